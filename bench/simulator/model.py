@@ -1,0 +1,733 @@
+"""Pure discrete-event model of the async-session service: slots, queue, phases, failures, truth."""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import random
+import uuid
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bench.simulator.profile import Profile
+
+# Internal request states. Status/phase strings are what the API shows; the
+# state is what the model reasons with (an anomaly can show a status that does
+# not match the state, on purpose).
+(
+    _QUEUED,
+    _PROVISIONING,
+    _CONFIGURING,
+    _READY,
+    _ENDED,
+    _FAILED,
+    _CANCELLED,
+    _COMPLETED_EARLY,
+) = range(8)
+_OUTCOME = {
+    _QUEUED: "pending",
+    _PROVISIONING: "pending",
+    _CONFIGURING: "pending",
+    _READY: "ready",
+    _ENDED: "ready",
+    _FAILED: "failed",
+    _CANCELLED: "cancelled",
+    _COMPLETED_EARLY: "completed_before_ready",
+}
+
+# Event kinds on the heap.
+(
+    _EV_ELIGIBLE,
+    _EV_PROV_END,
+    _EV_CONF_END,
+    _EV_FAIL,
+    _EV_EXPIRE,
+    _EV_UNKNOWN_START,
+    _EV_UNKNOWN_END,
+    _EV_BACK_START,
+    _EV_BACK_END,
+) = range(9)
+
+MSG_FAILED_TO_RUN = "Failed to run browser"
+MSG_NO_BROWSER = "No browser available"
+
+
+class EndResult(enum.Enum):
+    ENDED = "ended"
+    ALREADY_ENDED = "already_ended"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    http_status: int
+    code: str
+    message: str
+    retry_after_s: float | None  # already scaled by time_scale; None = no Retry-After
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    session_id: str
+    status: str  # "running" while live (the real API's value, outside the spec enum), then "ended"
+    tags: tuple[str, ...]
+    created_at_wall: float
+    cdp_url: str
+    live_view_url: str
+    created_at_iso: str = ""  # created_at_wall as ISO 8601 UTC with ms, formatted once
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncRequestView:
+    request_id: str
+    status: str
+    phase: str
+    created_at_wall: float
+    session: SessionView | None
+    created_at_iso: str = ""  # created_at_wall as ISO 8601 UTC with ms, formatted once
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """Token-bucket state for RateLimit / RateLimit-Policy headers (seconds already scaled)."""
+
+    limit: int
+    remaining: int
+    reset_s: float  # until the bucket is full again
+    window_s: float  # time to refill a whole bucket
+
+
+def iso_utc(wall: float) -> str:
+    """Epoch seconds as the API's timestamp format, e.g. 2026-06-04T11:00:00.000Z."""
+    return datetime.fromtimestamp(wall, tz=UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _active(table: object, default: bool) -> bool:
+    if isinstance(table, Mapping):
+        value = table.get("active", default)
+        return value if isinstance(value, bool) else default
+    return default
+
+
+def config_features(config: Mapping[str, object]) -> tuple[str, ...]:
+    """Features a create body switches on, with the API's documented defaults applied."""
+    session = config.get("session")
+    session = session if isinstance(session, Mapping) else {}
+    browser = config.get("browser")
+    browser = browser if isinstance(browser, Mapping) else {}
+    profile = browser.get("profile")
+    on = {
+        "proxy": _active(session.get("proxy"), False),
+        "recording": _active(session.get("recording"), True),
+        "adblock": _active(browser.get("adblock"), True),
+        "popup_blocker": _active(browser.get("popup_blocker"), True),
+        "captcha_solver": _active(browser.get("captcha_solver"), False),
+        "extra_stealth": _active(browser.get("extra_stealth"), False),
+        "headless": _active(browser.get("headless"), False),
+        "profile": isinstance(profile, Mapping) and bool(profile.get("name")),
+        "extensions": bool(browser.get("extensions")),
+        "integrations": bool(config.get("integrations")),
+        "identities": bool(config.get("identities")),
+    }
+    return tuple(name for name, enabled in on.items() if enabled)
+
+
+def _tags(config: Mapping[str, object]) -> tuple[str, ...]:
+    session = config.get("session")
+    tags = session.get("tags") if isinstance(session, Mapping) else None
+    if not isinstance(tags, list):
+        return ()
+    return tuple(tag for tag in tags if isinstance(tag, str))
+
+
+def _timeout_minutes(config: Mapping[str, object], key: str, default: float) -> float:
+    session = config.get("session")
+    timeout = session.get("timeout") if isinstance(session, Mapping) else None
+    value = timeout.get(key, default) if isinstance(timeout, Mapping) else default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value)
+
+
+class _Request:
+    """One async request and (once ready) its session. Small: fine to keep all of them."""
+
+    __slots__ = (
+        "anomaly",
+        "created_t",
+        "ended",
+        "epoch",
+        "expire_by",
+        "features",
+        "idle_s",
+        "max_s",
+        "phase",
+        "ready_t",
+        "request_id",
+        "session",
+        "session_id",
+        "state",
+        "status",
+        "tags",
+        "transitions",
+        "view",
+        "wall0",
+    )
+
+    def __init__(
+        self,
+        request_id: str,
+        created_t: float,
+        tags: tuple[str, ...],
+        features: tuple[str, ...],
+        anomaly: str | None,
+    ) -> None:
+        self.request_id = request_id
+        self.created_t = created_t
+        self.tags = tags
+        self.features = features
+        self.anomaly = anomaly
+        self.state = _QUEUED
+        self.status = "pending"
+        self.phase = "queued"
+        self.epoch = 0  # bumped on every terminal change: events scheduled before are stale
+        self.transitions: list[tuple[str, str, float]] = [("pending", "queued", created_t)]
+        self.ready_t: float | None = None
+        self.ended: tuple[float, str] | None = None
+        self.session_id: str | None = None
+        self.session: SessionView | None = None
+        self.idle_s: float | None = None
+        self.max_s: float | None = None
+        self.expire_by = ""
+        self.wall0 = ""
+        self.view: AsyncRequestView | None = None
+
+
+class SessionModel:
+    """The service as a pure function of (profile, rng, the times it is called at)."""
+
+    def __init__(
+        self, profile: Profile, *, rng: random.Random, start_mono: float, start_wall: float
+    ) -> None:
+        self.profile = profile
+        self.rng = rng
+        self.start_mono = start_mono
+        self.start_wall = start_wall
+        self._ts = profile.time_scale
+        self._cap = profile.capacity.max_concurrent_browsers  # -1 = unlimited
+        self._now = start_mono
+        self._heap: list[tuple[float, int, int, _Request, int]] = []
+        self._seq = 0
+        self._requests: dict[str, _Request] = {}
+        self._active: dict[str, _Request] = {}  # not terminal (in flight or live)
+        self._sessions: dict[str, _Request] = {}  # every session ever produced
+        self._live: dict[str, _Request] = {}  # live sessions, in ready order
+        self._queue: deque[_Request] = deque()  # eligible, waiting for a slot, FIFO
+        self._pending = 0  # requests with status pending (before provisioning)
+        self._busy = 0  # slots held: provisioning + configuring + live
+        self._provisioning = 0  # requests in the provisioning phase right now
+        self._last_eligible = start_mono
+        rl = profile.rate_limit
+        self._rate = rl.creates_per_s / self._ts if rl.creates_per_s > 0 else 0.0
+        self._tokens = float(rl.burst)
+        self._tokens_t = start_mono
+        self._credits_used = 0.0
+        self._polls = 0
+        self._polls_unknown = 0
+        self._accepted = 0
+        self._rejected: Counter[str] = Counter()
+        self._rejected_codes: Counter[str] = Counter()
+        self._ready_count = 0
+        self._failed_count = 0
+        self._ended_count = 0
+        self._leaked = 0
+        self._cancelled = 0
+        self._completed_early = 0
+        self._faults: Counter[str] = Counter()
+        anomalies = profile.anomalies
+        self._anomaly_rates = (
+            ("unknown_status", anomalies.unknown_status_rate),
+            ("backwards", anomalies.backwards_rate),
+            ("completed_without_ready", anomalies.completed_without_ready_rate),
+        )
+        self._any_anomaly = any(rate > 0 for _, rate in self._anomaly_rates)
+        self._handlers = {
+            _EV_ELIGIBLE: self._on_eligible,
+            _EV_PROV_END: self._on_prov_end,
+            _EV_CONF_END: self._on_conf_end,
+            _EV_FAIL: self._on_fail,
+            _EV_EXPIRE: self._on_expire,
+            _EV_UNKNOWN_START: self._on_unknown_start,
+            _EV_UNKNOWN_END: self._on_unknown_end,
+            _EV_BACK_START: self._on_back_start,
+            _EV_BACK_END: self._on_back_end,
+        }
+
+    # ------------------------------------------------------------------ clock
+
+    def advance(self, now: float) -> None:
+        """Process every scheduled event with time <= now, in (time, scheduling order)."""
+        # The model's clock never goes back: a caller's slightly stale `now`
+        # must not let new events land before ones already processed.
+        if now > self._now:
+            self._now = now
+        heap = self._heap
+        limit = self._now
+        while heap and heap[0][0] <= limit:
+            t, _, kind, rec, epoch = heapq.heappop(heap)
+            if rec.epoch == epoch:
+                self._handlers[kind](rec, t)
+
+    def next_event_time(self) -> float | None:
+        """Time of the next event that will change something, or None."""
+        heap = self._heap
+        while heap and heap[0][4] != heap[0][3].epoch:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def _schedule(self, t: float, kind: int, rec: _Request) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, kind, rec, rec.epoch))
+
+    def _wall(self, t: float) -> float:
+        return self.start_wall + (t - self.start_mono)
+
+    # ------------------------------------------------------------------ state changes
+
+    def _set(self, rec: _Request, status: str, phase: str, t: float, *, show: bool = True) -> None:
+        """Record a status/phase change and rebuild the cached view that polls return."""
+        rec.status = status
+        rec.phase = phase
+        rec.transitions.append((status, phase, t))
+        rec.view = AsyncRequestView(
+            rec.request_id,
+            status,
+            phase,
+            self._wall(rec.created_t),
+            rec.session if show else None,
+            rec.wall0,
+        )
+
+    def _free_slot(self) -> None:
+        self._busy -= 1
+
+    def _has_free_slot(self) -> bool:
+        return self._cap < 0 or self._busy < self._cap
+
+    def _dispatch(self, t: float) -> None:
+        """Hand free slots to the head of the queue at instant t."""
+        queue = self._queue
+        while queue and self._has_free_slot():
+            rec = queue.popleft()
+            if rec.state == _QUEUED:
+                self._start_provisioning(rec, t)
+
+    def _utilisation(self) -> float:
+        return 0.0 if self._cap < 0 else self._busy / self._cap
+
+    def _start_provisioning(self, rec: _Request, t: float) -> None:
+        self._pending -= 1
+        self._busy += 1
+        self._provisioning += 1
+        rec.state = _PROVISIONING
+        self._set(rec, "processing", "provisioning", t)
+        phases = self.profile.phases
+        rng = self.rng
+        util = self._utilisation()
+        # Only the part above the distribution's floor stretches with load: the
+        # floor is the pod's fixed boot cost, the rest is scheduling and image
+        # pull that contend with the other pods starting at the same time.
+        draw = phases.provisioning.sample(rng)
+        floor = phases.provisioning.floor_s
+        stretch = (
+            1.0
+            + phases.contention * (self._provisioning - 1)
+            + phases.utilisation_stretch * util * util
+        )
+        prov = (floor + (draw - floor) * stretch) * phases.provisioning_scale * self._ts
+        conf = phases.configuring.sample(rng)
+        extras = phases.features
+        for feature in rec.features:
+            extra = extras.get(feature)
+            if extra is not None:
+                conf += extra.sample(rng)
+        conf *= self._ts
+        self._schedule(t + prov, _EV_PROV_END, rec)
+        self._schedule(t + prov + conf, _EV_CONF_END, rec)
+        failures = self.profile.failures
+        p_fail = (
+            failures.provision_base + failures.provision_slope * util**failures.provision_exponent
+        )
+        if p_fail > 0 and rng.random() < p_fail:
+            # Somewhere inside provisioning or configuring, never on a boundary.
+            self._schedule(t + (0.05 + 0.9 * rng.random()) * (prov + conf), _EV_FAIL, rec)
+        if rec.anomaly == "unknown_status":
+            self._schedule(t + 0.3 * prov, _EV_UNKNOWN_START, rec)
+            self._schedule(t + 0.7 * prov, _EV_UNKNOWN_END, rec)
+
+    def _on_eligible(self, rec: _Request, t: float) -> None:
+        if rec.state == _QUEUED:
+            self._queue.append(rec)
+            self._dispatch(t)
+
+    def _on_prov_end(self, rec: _Request, t: float) -> None:
+        if rec.state == _PROVISIONING:
+            self._provisioning -= 1
+            rec.state = _CONFIGURING
+            self._set(rec, "processing", "configuring", t)
+
+    def _on_conf_end(self, rec: _Request, t: float) -> None:
+        if rec.state != _CONFIGURING:
+            return
+        if rec.anomaly == "completed_without_ready":
+            self._terminate(rec, _COMPLETED_EARLY, "completed", t)
+            self._completed_early += 1
+            self._dispatch(t)
+            return
+        rec.state = _READY
+        rec.ready_t = t
+        session_id = self._uuid()
+        rec.session_id = session_id
+        wall = self._wall(t)
+        rec.session = SessionView(
+            session_id,
+            "running",
+            rec.tags,
+            wall,
+            f"wss://connect.simulator.invalid?sessionId={session_id}",
+            f"https://live.simulator.invalid/sessions/{session_id}",
+            iso_utc(wall),
+        )
+        self._sessions[session_id] = rec
+        self._live[session_id] = rec
+        self._ready_count += 1
+        self._set(rec, "ready", "ready", t)
+        # No CDP traffic in the simulator, so idle time counts from ready and the
+        # session simply ends at whichever limit comes first.
+        limits = [
+            (s, by)
+            for s, by in ((rec.idle_s, "idle_timeout"), (rec.max_s, "max_duration"))
+            if s is not None
+        ]
+        if limits:
+            delay, rec.expire_by = min(limits, key=lambda item: item[0])
+            self._schedule(t + delay, _EV_EXPIRE, rec)
+        if rec.anomaly == "backwards":
+            window = self.profile.anomalies.window_s * self._ts
+            self._schedule(t + window, _EV_BACK_START, rec)
+            self._schedule(t + 2 * window, _EV_BACK_END, rec)
+
+    def _terminate(self, rec: _Request, state: int, status: str, t: float) -> None:
+        """Leave provisioning/configuring for a terminal state, giving the slot back."""
+        if rec.state == _PROVISIONING:
+            self._provisioning -= 1
+        rec.state = state
+        rec.epoch += 1
+        self._active.pop(rec.request_id, None)
+        self._free_slot()
+        self._set(rec, status, rec.phase, t)
+
+    def _on_fail(self, rec: _Request, t: float) -> None:
+        if rec.state in (_PROVISIONING, _CONFIGURING):
+            self._terminate(rec, _FAILED, "failed", t)
+            self._failed_count += 1
+            self._dispatch(t)
+
+    def _on_expire(self, rec: _Request, t: float) -> None:
+        if rec.state == _READY:
+            self._leaked += 1
+            self._end(rec, t, rec.expire_by)
+            self._dispatch(t)
+
+    def _on_unknown_start(self, rec: _Request, t: float) -> None:
+        if rec.state == _PROVISIONING:
+            self._set(rec, self.profile.anomalies.unknown_status_value, rec.phase, t)
+
+    def _on_unknown_end(self, rec: _Request, t: float) -> None:
+        if rec.state == _PROVISIONING and rec.status != "processing":
+            self._set(rec, "processing", rec.phase, t)
+
+    def _on_back_start(self, rec: _Request, t: float) -> None:
+        if rec.state == _READY:
+            self._set(rec, "processing", "configuring", t, show=False)
+
+    def _on_back_end(self, rec: _Request, t: float) -> None:
+        if rec.state == _READY and rec.status != "ready":
+            self._set(rec, "ready", "ready", t)
+
+    def _end(self, rec: _Request, t: float, by: str) -> None:
+        """End a live session (the caller hands the freed slot on)."""
+        assert rec.session is not None and rec.session_id is not None
+        rec.state = _ENDED
+        rec.epoch += 1
+        rec.ended = (t, by)
+        rec.session = SessionView(
+            rec.session.session_id,
+            "ended",
+            rec.session.tags,
+            rec.session.created_at_wall,
+            rec.session.cdp_url,
+            rec.session.live_view_url,
+            rec.session.created_at_iso,
+        )
+        self._live.pop(rec.session_id, None)
+        self._active.pop(rec.request_id, None)
+        self._free_slot()
+        self._ended_count += 1
+        self._set(rec, "completed", "ready", t)
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    # ------------------------------------------------------------------ API
+
+    def _reject(self, status: int, code: str, message: str, retry: float | None) -> Rejected:
+        self._rejected[str(status)] += 1
+        self._rejected_codes[code] += 1
+        return Rejected(status, code, message, retry)
+
+    def _take_token(self, t: float) -> float | None:
+        """None if a create token was available (and taken), else seconds until one is."""
+        if self._rate <= 0:
+            return None
+        burst = self.profile.rate_limit.burst
+        self._tokens = min(burst, self._tokens + (t - self._tokens_t) * self._rate)
+        self._tokens_t = t
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return None
+        return (1.0 - self._tokens) / self._rate
+
+    def create(self, config: Mapping[str, object], now: float) -> Accepted | Rejected:
+        """POST /v1/sessions/async: accept into the queue, or reject like the real service."""
+        self.advance(now)
+        t = self._now
+        # Gateway rate limit first: a rejected create still spends its token.
+        wait = self._take_token(t)
+        if wait is not None:
+            return self._reject(429, "rate_limited", "Rate limit exceeded", wait)
+        billing = self.profile.billing
+        cost = billing.credits_per_session
+        if billing.cost_limit_exceeded or (
+            billing.cost_limit is not None and self._credits_used + cost > billing.cost_limit
+        ):
+            return self._reject(403, "cost_limit_exceeded", "Project cost limit reached", None)
+        if self._credits_used + cost > billing.credits:
+            return self._reject(402, "insufficient_credits", "Insufficient credits", None)
+        capacity = self.profile.capacity
+        if self._cap >= 0:
+            # The queue is what cannot get a slot now: pending requests beyond the free slots.
+            waiting = self._pending - (self._cap - self._busy)
+            if waiting >= capacity.max_queue:
+                return self._reject(
+                    429,
+                    "too_many_requests",
+                    "Too many pending session requests",
+                    capacity.queue_retry_after_s * self._ts,
+                )
+            failures = self.profile.failures
+            if failures.capacity_400_max > 0 or failures.capacity_500_max > 0:
+                pressure = (self._busy + self._pending) / self._cap
+                x = (pressure - failures.capacity_threshold) / (1 - failures.capacity_threshold)
+                x = min(1.0, max(0.0, x))
+                if x > 0:
+                    shape = x**failures.capacity_exponent
+                    p400 = failures.capacity_400_max * shape
+                    p500 = failures.capacity_500_max * shape
+                    u = self.rng.random()
+                    if u < p400:
+                        return self._reject(400, "failed_to_run_browser", MSG_FAILED_TO_RUN, None)
+                    if u < p400 + p500:
+                        return self._reject(500, "no_browser_available", MSG_NO_BROWSER, None)
+        return Accepted(self._accept(config, t))
+
+    def _accept(self, config: Mapping[str, object], t: float) -> str:
+        rng = self.rng
+        anomaly = None
+        if self._any_anomaly:
+            u = rng.random()
+            for name, rate in self._anomaly_rates:
+                if u < rate:
+                    anomaly = name
+                    break
+                u -= rate
+        request_id = self._uuid()
+        rec = _Request(request_id, t, _tags(config), config_features(config), anomaly)
+        rec.wall0 = iso_utc(self._wall(t))
+        sessions = self.profile.sessions
+        for attr, key, default in (
+            ("idle_s", "idle_timeout", sessions.idle_timeout_min),
+            ("max_s", "max_duration", sessions.max_duration_min),
+        ):
+            minutes = _timeout_minutes(config, key, default)
+            setattr(rec, attr, None if minutes < 0 else minutes * 60.0 * self._ts)
+        rec.view = AsyncRequestView(request_id, "pending", "queued", self._wall(t), None, rec.wall0)
+        self._requests[request_id] = rec
+        self._active[request_id] = rec
+        self._pending += 1
+        self._accepted += 1
+        self._credits_used += self.profile.billing.credits_per_session
+        # Eligibility times are kept non-decreasing so the queue stays FIFO by
+        # creation even though each dispatch delay is drawn independently.
+        eligible = max(t + self.profile.phases.dispatch.sample(rng) * self._ts, self._last_eligible)
+        self._last_eligible = eligible
+        self._schedule(eligible, _EV_ELIGIBLE, rec)
+        return request_id
+
+    def request(self, request_id: str, now: float) -> AsyncRequestView | None:
+        """GET /v1/sessions/async/{id}/status: the cached view (counts a poll); None = unknown."""
+        self.advance(now)
+        rec = self._requests.get(request_id)
+        if rec is None:
+            self._polls_unknown += 1
+            return None
+        self._polls += 1
+        return rec.view
+
+    def get_session(self, session_id: str, now: float) -> SessionView | None:
+        self.advance(now)
+        rec = self._sessions.get(session_id)
+        return None if rec is None else rec.session
+
+    def end_session(self, session_id: str, now: float) -> EndResult:
+        """DELETE /v1/sessions/{id}: the slot goes to the queue head at this very instant."""
+        self.advance(now)
+        rec = self._sessions.get(session_id)
+        if rec is None:
+            return EndResult.UNKNOWN
+        if rec.state != _READY:
+            return EndResult.ALREADY_ENDED
+        self._end(rec, self._now, "delete")
+        self._dispatch(self._now)
+        return EndResult.ENDED
+
+    def list_sessions(self, tags: Sequence[str], now: float) -> list[SessionView]:
+        """Live sessions carrying all the given tags, oldest first."""
+        self.advance(now)
+        wanted = set(tags)
+        return [
+            rec.session
+            for rec in self._live.values()
+            if rec.session is not None and wanted.issubset(rec.tags)
+        ]
+
+    def end_all(self, now: float) -> int:
+        """DELETE /v1/sessions/all: end every live session, cancel every request not yet ready."""
+        self.advance(now)
+        t = self._now
+        # Cancel first so that the slots freed by ending sessions are not handed
+        # to requests that are about to be cancelled anyway.
+        for rec in list(self._active.values()):
+            if rec.state == _QUEUED:
+                self._pending -= 1
+                rec.state = _CANCELLED
+                rec.epoch += 1
+                self._active.pop(rec.request_id, None)
+                self._set(rec, "cancelled", rec.phase, t)
+                self._cancelled += 1
+            elif rec.state in (_PROVISIONING, _CONFIGURING):
+                self._terminate(rec, _CANCELLED, "cancelled", t)
+                self._cancelled += 1
+        self._queue.clear()
+        live = list(self._live.values())
+        for rec in live:
+            self._end(rec, t, "delete_all")
+        return len(live)
+
+    def billing(self, now: float) -> dict[str, object]:
+        """GET /v1/billing data."""
+        self.advance(now)
+        b = self.profile.billing
+        return {
+            "credits": max(0.0, b.credits - self._credits_used),
+            "credits_used": self._credits_used,
+            "included_credits": b.included_credits,
+            "billing_period": iso_utc(self._wall(self._now))[:7],
+            "tier": b.tier,
+            "gifts_balance": b.gifts_balance,
+            "max_concurrent_browsers": self._cap,
+            "cost_limit": b.cost_limit,
+        }
+
+    def rate_limit_info(self, now: float) -> RateLimitInfo | None:
+        """Token-bucket state for RateLimit headers; None when the profile has no rate limit."""
+        self.advance(now)
+        if self._rate <= 0:
+            return None
+        burst = self.profile.rate_limit.burst
+        tokens = min(burst, self._tokens + (self._now - self._tokens_t) * self._rate)
+        return RateLimitInfo(burst, int(tokens), (burst - tokens) / self._rate, burst / self._rate)
+
+    # ------------------------------------------------------------------ ground truth
+
+    def counters(self, now: float) -> dict[str, object]:
+        self.advance(now)
+        return {
+            "live_sessions": len(self._live),
+            "leaked_sessions": self._leaked,
+            "polls": self._polls,
+            "polls_unknown": self._polls_unknown,
+            "creates_accepted": self._accepted,
+            "creates_rejected": dict(self._rejected),
+            "creates_rejected_by_code": dict(self._rejected_codes),
+            "sessions_ready": self._ready_count,
+            "sessions_failed": self._failed_count,
+            "sessions_ended": self._ended_count,
+            "requests_cancelled": self._cancelled,
+            "completed_before_ready": self._completed_early,
+            "queue_length": self._pending,
+            "busy_slots": self._busy,
+            "provisioning": self._provisioning,
+            "faults": dict(self._faults),
+        }
+
+    def count_fault(self, kind: str) -> None:
+        """The HTTP layer reports each injected fault here, so the counters include them."""
+        self._faults[kind] += 1
+
+    def _time(self, t: float) -> dict[str, float]:
+        return {"t": t - self.start_mono, "wall": self._wall(t)}
+
+    def _truth_of(self, rec: _Request) -> dict[str, object]:
+        ended = None
+        if rec.ended is not None:
+            ended = {**self._time(rec.ended[0]), "by": rec.ended[1]}
+        return {
+            "request_id": rec.request_id,
+            "session_id": rec.session_id,
+            "tags": list(rec.tags),
+            "config_features": list(rec.features),
+            "created": self._time(rec.created_t),
+            "transitions": [
+                {"status": status, "phase": phase, **self._time(t)}
+                for status, phase, t in rec.transitions
+            ],
+            "outcome": _OUTCOME[rec.state],
+            "ready_t": None if rec.ready_t is None else rec.ready_t - self.start_mono,
+            "ended": ended,
+            "anomaly": rec.anomaly,
+        }
+
+    def request_truth(self, request_id: str, now: float) -> dict[str, object] | None:
+        """Ground truth of one request (same shape as an entry of truth()["requests"])."""
+        self.advance(now)
+        rec = self._requests.get(request_id)
+        return None if rec is None else self._truth_of(rec)
+
+    def truth(self, now: float) -> dict[str, object]:
+        """Every request's true transitions, plus the counters; times relative to start_mono."""
+        self.advance(now)
+        return {
+            "now": self._time(self._now),
+            "profile": self.profile.name,
+            "time_scale": self._ts,
+            "requests": [self._truth_of(rec) for rec in self._requests.values()],
+            "counters": self.counters(now),
+        }

@@ -1,0 +1,502 @@
+"""Simulator profiles: strictly validated TOML describing capacity, timing, failures, faults."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from bench.simulator.distributions import (
+    Distribution,
+    DistributionError,
+    Fixed,
+    ShiftedLogNormal,
+    Uniform,
+    parse_distribution,
+)
+
+ENDPOINTS = ("create", "status", "get_session", "delete", "list", "delete_all", "billing")
+
+# Features a create body can switch on; configuring time depends on them.
+FEATURES = (
+    "proxy",
+    "recording",
+    "adblock",
+    "popup_blocker",
+    "captcha_solver",
+    "extra_stealth",
+    "headless",
+    "profile",
+    "extensions",
+    "integrations",
+    "identities",
+)
+
+
+class ProfileError(ValueError):
+    """A profile cannot be found or is invalid; the message is one line naming the key path."""
+
+
+@dataclass(frozen=True)
+class EndpointFaults:
+    """Per-endpoint fault injection rates (probabilities 0..1), applied by the HTTP layer."""
+
+    rate_429: float = 0.0
+    retry_after_s: float = 1.0  # unscaled seconds; HTTP layer multiplies by time_scale
+    rate_5xx: float = 0.0
+    rate_malformed: float = 0.0
+    rate_drop: float = 0.0
+    rate_slow: float = 0.0
+    slow_s: float = 5.0  # unscaled seconds
+
+
+@dataclass(frozen=True)
+class CapacityParams:
+    """Browser slots and the queue in front of them."""
+
+    max_concurrent_browsers: int = 50  # -1 = unlimited (never queues)
+    max_queue: int = 500  # pending requests at which create answers 429
+    queue_retry_after_s: float = 2.0  # Retry-After of that 429, unscaled
+
+
+@dataclass(frozen=True)
+class RateLimitParams:
+    """Token bucket on creates; rates are per unscaled second (time_scale compresses time)."""
+
+    creates_per_s: float = 0.0  # 0 = no rate limit
+    burst: int = 1
+
+
+# Defaults when a profile omits a phase (the default profile's values, roughly);
+# distributions are frozen, so sharing one instance is safe.
+_DISPATCH = Uniform(0.01, 0.04)
+_PROVISIONING = ShiftedLogNormal(0.88, 0.50, 0.276)
+_CONFIGURING = ShiftedLogNormal(0.10, 0.04, 0.4)
+
+
+@dataclass(frozen=True)
+class PhaseParams:
+    """Phase duration distributions (unscaled seconds) and the load-dependent stretch."""
+
+    dispatch: Distribution = _DISPATCH
+    provisioning: Distribution = _PROVISIONING
+    configuring: Distribution = _CONFIGURING
+    # Extra configuring time per active feature; a feature absent here costs nothing.
+    features: Mapping[str, Distribution] = field(default_factory=lambda: MappingProxyType({}))
+    provisioning_scale: float = 1.0  # multiplies whole provisioning time ("30% slower" = 1.3)
+    # The part of a provisioning draw above its floor is stretched by
+    # 1 + contention * (others provisioning) + utilisation_stretch * utilisation**2.
+    contention: float = 0.0
+    utilisation_stretch: float = 0.0
+
+
+@dataclass(frozen=True)
+class FailureParams:
+    """Failures that rise with load."""
+
+    # P(provisioning fails) = base + slope * utilisation ** exponent, utilisation
+    # = busy slots / capacity when provisioning starts.
+    provision_base: float = 0.0
+    provision_slope: float = 0.0
+    provision_exponent: float = 2.0
+    # Create answers 400 "Failed to run browser" / 500 "No browser available"
+    # with P = max * x ** exponent, x = clamp((pressure - threshold) / (1 -
+    # threshold), 0, 1), pressure = (busy slots + queued) / capacity.
+    capacity_threshold: float = 0.8
+    capacity_400_max: float = 0.0
+    capacity_500_max: float = 0.0
+    capacity_exponent: float = 2.0
+
+
+@dataclass(frozen=True)
+class SessionParams:
+    """session.timeout defaults when a create body omits them (minutes; -1 disables)."""
+
+    idle_timeout_min: float = 5.0
+    max_duration_min: float = 20.0
+
+
+@dataclass(frozen=True)
+class BillingParams:
+    """What GET /v1/billing reports, and the 402/403 triggers."""
+
+    tier: str = "growth"
+    credits: float = 1_000_000.0  # starting balance; 402 once it cannot pay a session
+    included_credits: float = 1_000_000.0
+    gifts_balance: float = 0.0
+    credits_per_session: float = 1.0  # charged when a create is accepted
+    cost_limit: float | None = None  # 403 once credits_used would exceed it
+    cost_limit_exceeded: bool = False  # force 403 on every create
+
+
+@dataclass(frozen=True)
+class AnomalyParams:
+    """Protocol anomalies for fault-matrix tests; each rate is a per-request probability."""
+
+    unknown_status_rate: float = 0.0  # a window during provisioning with a status outside the spec
+    unknown_status_value: str = "initializing"
+    backwards_rate: float = 0.0  # ready, then processing for window_s, then ready again
+    completed_without_ready_rate: float = 0.0  # completed straight from configuring
+    window_s: float = 1.0  # unscaled
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    time_scale: float
+    seed: int | None
+    faults: Mapping[str, EndpointFaults]
+    description: str = ""
+    capacity: CapacityParams = CapacityParams()
+    rate_limit: RateLimitParams = RateLimitParams()
+    phases: PhaseParams = PhaseParams()
+    failures: FailureParams = FailureParams()
+    sessions: SessionParams = SessionParams()
+    billing: BillingParams = BillingParams()
+    anomalies: AnomalyParams = AnomalyParams()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles bundled in bench/simulator/profiles."""
+    folder = resources.files("bench.simulator") / "profiles"
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def _looks_like_path(name_or_path: str) -> bool:
+    return name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
+
+
+def _read_raw(name_or_path: str, base_dir: Path | None) -> tuple[str, dict[str, Any], Path | None]:
+    """(display name, parsed TOML, directory for relative `extends`) of a bundled name or a path."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"cannot read profile {str(path)!r}: {exc.strerror}") from None
+        label, folder = str(path), path.parent
+    else:
+        names = available_profiles()
+        if name_or_path not in names:
+            raise ProfileError(f"unknown profile {name_or_path!r} (available: {', '.join(names)})")
+        entry = resources.files("bench.simulator") / "profiles" / f"{name_or_path}.toml"
+        text = entry.read_text(encoding="utf-8")
+        label, folder = name_or_path, None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile {label!r}: invalid TOML: {exc}") from None
+    return label, raw, folder
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Child tables override base tables key by key (so `extends` only states differences)."""
+    merged = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve(name_or_path: str, base_dir: Path | None, seen: tuple[str, ...]) -> dict[str, Any]:
+    label, raw, folder = _read_raw(name_or_path, base_dir)
+    if label in seen:
+        raise ProfileError(f"profile {label!r}: extends cycle ({' -> '.join((*seen, label))})")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        raw.setdefault("name", Path(label).stem if _looks_like_path(label) else label)
+        return raw
+    if not isinstance(parent, str):
+        raise ProfileError(f"profile {label!r}: extends: expected a string, got {parent!r}")
+    merged = _merge(_resolve(parent, folder, (*seen, label)), raw)
+    # The name is the child's own, never inherited.
+    merged["name"] = raw.get("name", Path(label).stem if _looks_like_path(label) else label)
+    return merged
+
+
+class _Reader:
+    """Consumes one TOML table; every getter checks type and range and names the key path."""
+
+    def __init__(self, table: object, path: str, label: str) -> None:
+        if not isinstance(table, dict):
+            raise ProfileError(f"profile {label!r}: {path}: expected a table, got {table!r}")
+        self.table = dict(table)
+        self.path = path
+        self.label = label
+
+    def error(self, key: str, message: str) -> ProfileError:
+        where = f"{self.path}.{key}" if self.path else key
+        return ProfileError(f"profile {self.label!r}: {where}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self.table
+
+    def number(
+        self, key: str, default: float, *, low: float = 0.0, high: float = math.inf
+    ) -> float:
+        if key not in self.table:
+            return default
+        value = self.table.pop(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"expected a number, got {value!r}")
+        if not math.isfinite(value) or not low <= value <= high:
+            bounds = f"between {low:g} and {high:g}" if math.isfinite(high) else f">= {low:g}"
+            raise self.error(key, f"must be {bounds}, got {value!r}")
+        return float(value)
+
+    def rate(self, key: str, default: float = 0.0) -> float:
+        return self.number(key, default, low=0.0, high=1.0)
+
+    def integer(self, key: str, default: int, *, low: int) -> int:
+        if key not in self.table:
+            return default
+        value = self.table.pop(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer, got {value!r}")
+        if value < low:
+            raise self.error(key, f"must be >= {low}, got {value!r}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        if key not in self.table:
+            return default
+        value = self.table.pop(key)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {value!r}")
+        return value
+
+    def string(self, key: str, default: str) -> str:
+        if key not in self.table:
+            return default
+        value = self.table.pop(key)
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got {value!r}")
+        return value
+
+    def timeout_minutes(self, key: str, default: float) -> float:
+        value = self.number(key, default, low=-1.0)
+        if value != -1 and value <= 0:
+            raise self.error(key, f"must be > 0 or -1 (disabled), got {value!r}")
+        return value
+
+    def dist(self, key: str, default: Distribution) -> Distribution:
+        if key not in self.table:
+            return default
+        where = f"{self.path}.{key}" if self.path else key
+        try:
+            return parse_distribution(self.table.pop(key), where)
+        except DistributionError as exc:
+            raise ProfileError(f"profile {self.label!r}: {exc}") from None
+
+    def sub(self, key: str) -> _Reader:
+        where = f"{self.path}.{key}" if self.path else key
+        return _Reader(self.table.pop(key, {}), where, self.label)
+
+    def done(self) -> None:
+        for key in self.table:
+            raise self.error(key, "unknown key")
+
+
+def _faults(reader: _Reader) -> dict[str, EndpointFaults]:
+    def one(r: _Reader, base: EndpointFaults) -> EndpointFaults:
+        result = EndpointFaults(
+            rate_429=r.rate("rate_429", base.rate_429),
+            retry_after_s=r.number("retry_after_s", base.retry_after_s),
+            rate_5xx=r.rate("rate_5xx", base.rate_5xx),
+            rate_malformed=r.rate("rate_malformed", base.rate_malformed),
+            rate_drop=r.rate("rate_drop", base.rate_drop),
+            rate_slow=r.rate("rate_slow", base.rate_slow),
+            slow_s=r.number("slow_s", base.slow_s),
+        )
+        r.done()
+        return result
+
+    # `[faults.all]` is the default for every endpoint; per-endpoint tables override it.
+    common = one(reader.sub("all"), EndpointFaults()) if reader.has("all") else None
+    result: dict[str, EndpointFaults] = {}
+    for endpoint in ENDPOINTS:
+        base = common or EndpointFaults()
+        if reader.has(endpoint):
+            result[endpoint] = one(reader.sub(endpoint), base)
+        elif common is not None:
+            result[endpoint] = common
+    for key in reader.table:
+        raise reader.error(key, f"unknown endpoint (expected all or one of {', '.join(ENDPOINTS)})")
+    return result
+
+
+def _build(raw: dict[str, Any], label: str) -> Profile:
+    top = _Reader(raw, "", label)
+    name = top.string("name", label)
+    description = top.string("description", "")
+    time_scale = top.number("time_scale", 1.0)
+    if time_scale <= 0:
+        raise top.error("time_scale", f"must be > 0, got {time_scale!r}")
+    seed: int | None = None
+    if top.has("seed"):
+        seed = top.integer("seed", 0, low=0)
+
+    r = top.sub("capacity")
+    max_browsers = r.integer(
+        "max_concurrent_browsers", CapacityParams.max_concurrent_browsers, low=-1
+    )
+    if max_browsers == 0:
+        raise r.error("max_concurrent_browsers", "must be >= 1 or -1 (unlimited), got 0")
+    capacity = CapacityParams(
+        max_concurrent_browsers=max_browsers,
+        max_queue=r.integer("max_queue", CapacityParams.max_queue, low=0),
+        queue_retry_after_s=r.number("queue_retry_after_s", CapacityParams.queue_retry_after_s),
+    )
+    r.done()
+
+    r = top.sub("rate_limit")
+    rate_limit = RateLimitParams(
+        creates_per_s=r.number("creates_per_s", RateLimitParams.creates_per_s),
+        burst=r.integer("burst", RateLimitParams.burst, low=1),
+    )
+    r.done()
+
+    r = top.sub("phases")
+    d = PhaseParams()
+    feature_reader = r.sub("features")
+    features: dict[str, Distribution] = {}
+    for key in list(feature_reader.table):
+        if key not in FEATURES:
+            expected = ", ".join(FEATURES)
+            raise feature_reader.error(key, f"unknown feature (expected one of {expected})")
+        features[key] = feature_reader.dist(key, Fixed(0.0))
+    phases = PhaseParams(
+        dispatch=r.dist("dispatch", d.dispatch),
+        provisioning=r.dist("provisioning", d.provisioning),
+        configuring=r.dist("configuring", d.configuring),
+        features=MappingProxyType(features),
+        provisioning_scale=r.number("provisioning_scale", d.provisioning_scale),
+        contention=r.number("contention", d.contention),
+        utilisation_stretch=r.number("utilisation_stretch", d.utilisation_stretch),
+    )
+    if phases.provisioning_scale <= 0:
+        raise r.error("provisioning_scale", f"must be > 0, got {phases.provisioning_scale!r}")
+    r.done()
+
+    r = top.sub("failures")
+    f = FailureParams()
+    failures = FailureParams(
+        provision_base=r.rate("provision_base", f.provision_base),
+        provision_slope=r.rate("provision_slope", f.provision_slope),
+        provision_exponent=r.number("provision_exponent", f.provision_exponent),
+        capacity_threshold=r.number("capacity_threshold", f.capacity_threshold, high=0.999),
+        capacity_400_max=r.rate("capacity_400_max", f.capacity_400_max),
+        capacity_500_max=r.rate("capacity_500_max", f.capacity_500_max),
+        capacity_exponent=r.number("capacity_exponent", f.capacity_exponent),
+    )
+    if failures.capacity_400_max + failures.capacity_500_max > 1:
+        raise r.error("capacity_500_max", "capacity_400_max + capacity_500_max must be <= 1")
+    r.done()
+
+    r = top.sub("sessions")
+    sessions = SessionParams(
+        idle_timeout_min=r.timeout_minutes("idle_timeout_min", SessionParams.idle_timeout_min),
+        max_duration_min=r.timeout_minutes("max_duration_min", SessionParams.max_duration_min),
+    )
+    r.done()
+
+    r = top.sub("billing")
+    b = BillingParams()
+    cost_limit: float | None = None
+    if r.has("cost_limit"):
+        cost_limit = r.number("cost_limit", 0.0)
+    billing = BillingParams(
+        tier=r.string("tier", b.tier),
+        credits=r.number("credits", b.credits),
+        included_credits=r.number("included_credits", b.included_credits),
+        gifts_balance=r.number("gifts_balance", b.gifts_balance),
+        credits_per_session=r.number("credits_per_session", b.credits_per_session),
+        cost_limit=cost_limit,
+        cost_limit_exceeded=r.boolean("cost_limit_exceeded", b.cost_limit_exceeded),
+    )
+    r.done()
+
+    r = top.sub("anomalies")
+    a = AnomalyParams()
+    anomalies = AnomalyParams(
+        unknown_status_rate=r.rate("unknown_status_rate"),
+        unknown_status_value=r.string("unknown_status_value", a.unknown_status_value),
+        backwards_rate=r.rate("backwards_rate"),
+        completed_without_ready_rate=r.rate("completed_without_ready_rate"),
+        window_s=r.number("window_s", a.window_s),
+    )
+    total = (
+        anomalies.unknown_status_rate
+        + anomalies.backwards_rate
+        + anomalies.completed_without_ready_rate
+    )
+    if total > 1:
+        raise r.error("completed_without_ready_rate", "the anomaly rates must add up to <= 1")
+    r.done()
+
+    faults = _faults(top.sub("faults"))
+    top.done()
+    return Profile(
+        name=name,
+        time_scale=time_scale,
+        seed=seed,
+        faults=MappingProxyType(faults),
+        description=description,
+        capacity=capacity,
+        rate_limit=rate_limit,
+        phases=phases,
+        failures=failures,
+        sessions=sessions,
+        billing=billing,
+        anomalies=anomalies,
+    )
+
+
+def load_profile(
+    name_or_path: str, *, time_scale: float | None = None, seed: int | None = None
+) -> Profile:
+    """Load a bundled profile by name, or a .toml file by path, with optional overrides."""
+    raw = _resolve(name_or_path, None, ())
+    profile = _build(raw, name_or_path)
+    changes: dict[str, Any] = {}
+    if time_scale is not None:
+        if isinstance(time_scale, bool) or not (math.isfinite(time_scale) and time_scale > 0):
+            raise ProfileError(f"time_scale override must be > 0, got {time_scale!r}")
+        changes["time_scale"] = float(time_scale)
+    if seed is not None:
+        changes["seed"] = seed
+    return dataclasses.replace(profile, **changes) if changes else profile
+
+
+def profile_with_faults(profile: Profile, faults: Mapping[str, EndpointFaults]) -> Profile:
+    """The same profile with its fault table replaced (missing endpoint = no faults)."""
+    for key in faults:
+        if key not in ENDPOINTS:
+            expected = ", ".join(ENDPOINTS)
+            raise ProfileError(f"faults.{key}: unknown endpoint (expected one of {expected})")
+    return dataclasses.replace(profile, faults=MappingProxyType(dict(faults)))
+
+
+def profile_with_provisioning_scale(profile: Profile, scale: float) -> Profile:
+    """The same profile with provisioning `scale` times slower (1.3 = a 30% slower candidate)."""
+    if not (math.isfinite(scale) and scale > 0):
+        raise ProfileError(f"provisioning_scale must be > 0, got {scale!r}")
+    phases = dataclasses.replace(profile.phases, provisioning_scale=float(scale))
+    return dataclasses.replace(profile, phases=phases)
