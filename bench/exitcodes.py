@@ -1,0 +1,11 @@
+"""Exit codes: one meaning each, so CI can tell a broken run from a slow release."""
+
+OK = 0
+REGRESSION = 1  # `bench compare`: the candidate is worse
+USAGE = 2  # bad options or input files
+TARGET_UNREACHABLE = 10  # no create call was ever answered
+PROTOCOL_ERRORS = 11  # too many journeys ended in protocol errors
+LEAKED_SESSIONS = 12  # sessions were left alive after the clean-up sweep
+INVARIANT_BROKEN = 13  # outcomes do not add up to journeys started
+NO_JOURNEYS = 14  # the run ended before any journey started
+WORKER_LOST = 15  # a worker vanished mid-run; its unshipped data is missing

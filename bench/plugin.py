@@ -1,0 +1,752 @@
+"""Locust wiring: options, run lifecycle, steps, worker->master shipping, results, exit code.
+
+Roles: a *local* runner (one process) does everything; in distributed mode the
+*master* owns the ladder, the step boundaries, the merged recorder and the
+results file, and each *worker* runs journeys, records into its own recorder and
+ships deltas with custom messages.  The run ends in three moves so that nothing
+measured is lost: the ladder ends -> users ramp to 0 with a graceful stop timeout
+(journeys finish) -> every worker reports "drained" with its final delta -> the
+shape returns None and the master finalises (clean-up sweep, results, exit code).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import gevent
+import orjson
+from locust import events
+from locust.env import Environment
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from bench import cleanup, exitcodes
+from bench.config import API_KEY_ENV, ConfigError, HarnessConfig, from_options, is_loopback
+from bench.driver import Journey, JourneySettings, create_body
+from bench.journey import TIMED_PHASES, JourneyResult, Outcome
+from bench.recorder import Recorder
+from bench.runinfo import environment_metadata, iso, new_run_id
+from bench.transport import HttpxTransport, LocustTransport
+
+log = logging.getLogger("bench")
+
+# The embedded simulator's key: a local, non-secret value, so that a real key in
+# the environment is never sent to it.
+SIMULATOR_KEY = "sim-local-key"
+SCENARIO_VERSION = 1
+SHIP_INTERVAL = 2.0  # seconds between worker deltas
+
+MSG_SETUP = "bench_setup"  # master -> worker: run id, target kind, session quota
+MSG_STEP = "bench_step"  # master -> worker: a new ladder step began
+MSG_DRAIN = "bench_drain"  # master -> worker: the ladder is over
+MSG_DELTA = "bench_delta"  # worker -> master: recorder delta (+ drained / capped flags)
+
+
+def add_options(parser: Any) -> None:
+    """Harness options; all show in the web UI and work in a --config file."""
+    group = parser.add_argument_group("async-session harness")
+
+    def add(name: str, **kwargs: Any) -> None:
+        group.add_argument(name, include_in_web_ui=True, **kwargs)
+
+    add("--poll-interval", type=float, default=0.25, help="Seconds between status polls.")
+    add("--ladder", default="1,2,4,8", help="Concurrency steps, e.g. 1,2,4,8,16.")
+    add("--step-time", type=float, default=30.0, help="Seconds each ladder step is held.")
+    add("--settle", type=float, default=5.0, help="Warm-up seconds at the start of each step.")
+    add("--ready-timeout", type=float, default=60.0, help="Seconds a journey may take to ready.")
+    add("--session-config", default="", help="JSON file: the create body (default: doc example).")
+    add("--hold", type=float, default=0.0, help="Seconds a ready session is kept before release.")
+    add("--max-sessions", type=int, default=0, help="Cap on sessions created (0: no cap).")
+    add("--release", default="unlabelled", help="Release label stored in the results.")
+    add("--results-dir", default="", help="Where results go (default reports/<run-id>/).")
+    add("--sim-profile", default="default", help="Embedded simulator profile (no --host).")
+    add("--sim-time-scale", type=float, default=0.0, help="Simulator time scale (0: profile's).")
+    add("--max-poll-errors", type=int, default=5, help="Consecutive poll errors before giving up.")
+    add(
+        "--protocol-error-threshold",
+        type=float,
+        default=0.01,
+        help="Fraction of protocol-error journeys above which the run counts as broken.",
+    )
+    group.add_argument(
+        "--journey-log", action="store_true", default=False, help="Also write journeys.jsonl."
+    )
+
+
+@dataclass
+class StepMark:
+    index: int
+    target: int
+    started: float  # monotonic
+    ended: float | None = None
+
+
+@dataclass
+class Run:
+    """One test run (a UI session can hold several)."""
+
+    id: str
+    started_mono: float
+    started_wall: float
+    steps: list[StepMark] = field(default_factory=list)
+    draining_since: float | None = None
+    drained_workers: set[str] = field(default_factory=set)
+    capped_workers: set[str] = field(default_factory=set)
+    finalised: bool = False
+
+    @property
+    def tag(self) -> str:
+        return f"bench-run-{self.id}"
+
+
+class Harness:
+    """Per-process state.  Only gevent greenlets touch it, so no locks are needed."""
+
+    def __init__(self, environment: Environment, config: HarnessConfig) -> None:
+        self.environment = environment
+        self.config = config
+        self.recorder = Recorder()
+        self.run: Run | None = None
+        self.simulator: Any = None
+        self.target_kind = "remote" if config.host else "simulator"
+        self.api_key = SIMULATOR_KEY
+        self.rng = random.Random()
+        self.orphans = cleanup.Orphans()
+        self.journey_lines: list[bytes] = []
+        self.cleanup_report: dict[str, Any] = {}
+        # worker/local journey state
+        self.step_index = 0
+        self.step_started = time.monotonic()
+        self.quota: int | None = config.max_sessions
+        self.created = 0
+        self.inflight = 0
+        self._busy_mark = time.monotonic()
+        self.drain_requested = False
+        self.capped = False
+        self._shipper: Any = None
+        self._settings: JourneySettings | None = None
+        self.settle = config.ladder.settle
+        self.journey_log = config.journey_log
+        self.poll_interval = config.poll_interval
+        self.drain_timeout = config.drain_timeout
+
+    # --- roles ----------------------------------------------------------------------
+
+    @property
+    def is_master(self) -> bool:
+        return isinstance(self.environment.runner, MasterRunner)
+
+    @property
+    def is_worker(self) -> bool:
+        return isinstance(self.environment.runner, WorkerRunner)
+
+    @property
+    def runs_users(self) -> bool:
+        return not self.is_master
+
+    # --- target -----------------------------------------------------------------------
+
+    def start_target(self) -> None:
+        """Start the embedded simulator when no host was given (master or local only)."""
+        if self.config.host:
+            self.api_key = os.environ.get(API_KEY_ENV, "")
+            return
+        from bench.simulator.process import SimulatorProcess
+
+        self.simulator = SimulatorProcess(
+            self.config.simulator_profile,
+            time_scale=self.config.simulator_time_scale,
+            truth=True,
+            api_key=SIMULATOR_KEY,
+        ).start()
+        self.environment.host = self.simulator.url
+        log.info("embedded simulator (%s) at %s", self.config.simulator_profile, self.simulator.url)
+
+    def stop_target(self) -> None:
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+
+    # --- run lifecycle (master / local) ------------------------------------------------
+
+    def begin_run(self) -> None:
+        options = self.environment.parsed_options
+        if options is not None:
+            try:
+                # Web-UI edits arrive in parsed_options at each start; the target stays.
+                self.config = replace(from_options(options), host=self.config.host)
+            except ConfigError as exc:
+                log.error("Error: %s", exc)
+        now = time.monotonic()
+        self.run = Run(new_run_id(), now, time.time())
+        self.recorder = Recorder()
+        self.journey_lines = []
+        self.cleanup_report = {}
+        setup = self.setup_message(self.run.id)
+        if self.is_master:
+            workers = sorted(self.environment.runner.clients.keys())  # type: ignore[union-attr]
+            quotas = _split(self.config.max_sessions, len(workers))
+            for client_id, quota in zip(workers, quotas, strict=True):
+                self.environment.runner.send_message(  # type: ignore[union-attr]
+                    MSG_SETUP, {**setup, "quota": quota}, client_id=client_id
+                )
+        else:
+            self.setup_worker({**setup, "quota": self.config.max_sessions})
+
+    def setup_message(self, run_id: str) -> dict[str, Any]:
+        """What a worker needs to run journeys exactly as the master was told to."""
+        config = self.config
+        return {
+            "run_id": run_id,
+            "kind": self.target_kind,
+            "poll_interval": config.poll_interval,
+            "ready_timeout": config.ready_timeout,
+            "hold": config.hold,
+            "max_poll_errors": config.max_poll_errors,
+            "settle": config.ladder.settle,
+            "journey_log": config.journey_log,
+            "create_body": create_body(config.session_config, f"bench-run-{run_id}"),
+        }
+
+    def enter_step(self, index: int, target: int) -> None:
+        """Called by the shape when a ladder step begins."""
+        assert self.run is not None
+        now = time.monotonic()
+        if self.run.steps:
+            self.run.steps[-1].ended = now
+        self.run.steps.append(StepMark(index, target, now))
+        log.info("ladder step %d: %d concurrent journeys", index + 1, target)
+        if self.is_master:
+            self.environment.runner.send_message(MSG_STEP, {"index": index})  # type: ignore[union-attr]
+        else:
+            self.switch_step(index)
+
+    def begin_drain(self) -> None:
+        assert self.run is not None
+        if self.run.draining_since is not None:
+            return
+        now = time.monotonic()
+        self.run.draining_since = now
+        if self.run.steps and self.run.steps[-1].ended is None:
+            self.run.steps[-1].ended = now
+        log.info(
+            "ladder done: draining in-flight journeys (up to %.0f s)", self.config.drain_timeout
+        )
+        if self.is_master:
+            self.environment.runner.send_message(MSG_DRAIN, {})  # type: ignore[union-attr]
+        else:
+            self.drain_requested = True
+
+    def drained(self) -> bool:
+        """Whether the run may end: every worker drained, or the drain deadline passed."""
+        run = self.run
+        if run is None or run.draining_since is None:
+            return False
+        if time.monotonic() - run.draining_since > self.config.drain_timeout + 15:
+            log.warning("drain timed out; finishing with what was shipped")
+            return True
+        if self.is_master:
+            expected = set(self.environment.runner.clients.keys())  # type: ignore[union-attr]
+            return expected <= run.drained_workers
+        if self.inflight:
+            return False
+        if self.orphans.open:
+            self.resolve_orphans()
+        return True
+
+    def should_stop_ladder(self) -> bool:
+        """The session cap was reached everywhere: end the ladder early."""
+        if self.run is None:
+            return False
+        if self.is_master:
+            expected = set(self.environment.runner.clients.keys())  # type: ignore[union-attr]
+            return bool(expected) and expected <= self.run.capped_workers
+        return self.capped
+
+    # --- worker / local: journeys ------------------------------------------------------
+
+    def setup_worker(self, setup: dict[str, Any]) -> None:
+        self.recorder = Recorder()
+        self.journey_lines = []
+        self.quota = setup["quota"]
+        self.created = 0
+        self.capped = False
+        self.drain_requested = False
+        self.target_kind = setup["kind"]
+        self.settle = float(setup["settle"])
+        self.journey_log = bool(setup["journey_log"])
+        self.poll_interval = float(setup["poll_interval"])
+        self.drain_timeout = float(setup["ready_timeout"]) + float(setup["hold"]) + 10.0
+        remote = self.target_kind == "remote"
+        self.api_key = os.environ.get(API_KEY_ENV, "") if remote else SIMULATOR_KEY
+        if remote and not self.api_key:
+            log.error("%s is not set on this worker: every call will be refused", API_KEY_ENV)
+        self._settings = JourneySettings(
+            poll_interval=self.poll_interval,
+            ready_timeout=float(setup["ready_timeout"]),
+            hold=float(setup["hold"]),
+            max_poll_errors=int(setup["max_poll_errors"]),
+            create_body=bytes(setup["create_body"]),
+        )
+        self.switch_step(0)
+        if self.is_worker and self._shipper is None:
+            self._shipper = gevent.spawn(self._ship_loop)
+
+    def switch_step(self, index: int) -> None:
+        self._account_busy()
+        self.step_index = index
+        self.step_started = time.monotonic()
+
+    def _account_busy(self) -> None:
+        # Integral of in-flight journeys over time, charged to the step in force.
+        now = time.monotonic()
+        self.recorder.add_busy(self.step_index, self.inflight * (now - self._busy_mark))
+        self._busy_mark = now
+
+    def run_journey(self, user: Any) -> None:
+        """One iteration of a user: one journey, from create to release."""
+        settings = self._settings
+        if settings is None or self.drain_requested:
+            gevent.sleep(self.poll_interval)
+            return
+        if self.quota is not None and self.created >= self.quota:
+            self._cap_reached()
+            gevent.sleep(self.poll_interval)
+            return
+        self.created += 1
+        step = self.step_index
+        warmup = time.monotonic() - self.step_started < self.settle
+        self._account_busy()
+        self.inflight += 1
+        self.recorder.journey_started(step, warmup)
+        orphans = self.orphans
+        holder: dict[str, str] = {}
+
+        def on_request(request_id: str) -> None:
+            holder["request"] = request_id
+            orphans.request(request_id)
+
+        journey = Journey(
+            transport=LocustTransport(user.client, self.api_key),
+            settings=settings,
+            clock=time.perf_counter,
+            sleep=gevent.sleep,
+            rng=self.rng,
+            on_request=on_request,
+            on_session=lambda sid: orphans.session(holder["request"], sid),
+            on_released=lambda sid: orphans.closed(holder["request"]),
+        )
+        result: JourneyResult | None = None
+        try:
+            result = journey.run()
+        finally:
+            # A user killed mid-journey (stop timeout, Ctrl-C) lands here with
+            # GreenletExit: the journey still gets exactly one outcome.
+            if result is None:
+                result = journey.abort()
+            self._journey_done(step, warmup, result, journey)
+
+    def _journey_done(self, step: int, warmup: bool, result: JourneyResult, journey: Any) -> None:
+        self._account_busy()
+        self.inflight -= 1
+        self.recorder.journey_finished(step, warmup, result)
+        request_id = journey.request_id
+        if request_id and result.outcome in _NO_SESSION_OUTCOMES:
+            self.orphans.closed(request_id)
+        _fire_phase_events(self.environment, result)
+        if self.journey_log:
+            self.journey_lines.append(_journey_line(step, warmup, result, journey))
+
+    def _cap_reached(self) -> None:
+        if self.capped:
+            return
+        self.capped = True
+        log.info("--max-sessions reached (%s): no more sessions will be created", self.quota)
+
+    # --- worker: shipping ----------------------------------------------------------------
+
+    def _ship_loop(self) -> None:
+        while True:
+            gevent.sleep(SHIP_INTERVAL)
+            drained = self.drain_requested and self.inflight == 0
+            if drained and self.orphans.open:
+                self.resolve_orphans()
+            self.ship(drained=drained and not self.orphans.open)
+
+    def ship(self, *, drained: bool = False) -> None:
+        self._account_busy()
+        runner = self.environment.runner
+        data = {
+            "delta": self.recorder.take_delta(),
+            "journeys": self.journey_lines,
+            "drained": drained,
+            "capped": self.capped,
+        }
+        self.journey_lines = []
+        runner.send_message(MSG_DELTA, data)  # type: ignore[union-attr]
+
+    def resolve_orphans(self) -> int:
+        """End the sessions of journeys that were cut short (bounded by the drain timeout)."""
+        if not self.orphans.open or not self.environment.host:
+            return 0
+        transport = HttpxTransport(self.environment.host, self.api_key)
+        try:
+            return cleanup.resolve(
+                self.orphans,
+                transport,
+                deadline=time.monotonic() + self.drain_timeout,
+                poll_interval=self.poll_interval,
+                clock=time.monotonic,
+                sleep=gevent.sleep,
+            )
+        finally:
+            transport.close()
+
+    # --- master: receiving ---------------------------------------------------------------
+
+    def on_delta(self, client_id: str, data: dict[str, Any]) -> None:
+        self.recorder.merge_wire(data.get("delta", {}))
+        self.journey_lines.extend(data.get("journeys", []))
+        if self.run is not None:
+            if data.get("drained"):
+                self.run.drained_workers.add(client_id)
+            if data.get("capped"):
+                self.run.capped_workers.add(client_id)
+
+    # --- the end -------------------------------------------------------------------------
+
+    def finalise(self, reason: str) -> None:
+        """Clean up, write the results, set the exit code.  Runs once per run."""
+        run = self.run
+        if run is None or run.finalised:
+            return
+        run.finalised = True
+        if self.runs_users:
+            self._account_busy()
+            self.resolve_orphans()
+        now = time.monotonic()
+        for step in run.steps:
+            if step.ended is None:
+                step.ended = now
+        self.cleanup_report = self._sweep(run)
+        code, why = self._exit_code()
+        document = self._document(run, now, code, why, reason)
+        self._write(document)
+        self.environment.process_exit_code = code
+        log.info("run %s finished: %s (exit code %d)", run.id, why, code)
+
+    def _sweep(self, run: Run) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "unresolved_orphans": len(self.orphans),
+            "ended_by_sweep": 0,
+            "left_alive": 0,
+            "left_alive_ids": [],
+            "sweep_ok": False,
+        }
+        host = self.environment.host
+        if not host:
+            return report
+        transport = HttpxTransport(host, self.api_key)
+        try:
+            ended, alive = cleanup.sweep(transport, run.tag)
+        finally:
+            transport.close()
+        report["ended_by_sweep"] = ended
+        if alive is not None:
+            report.update(sweep_ok=True, left_alive=len(alive), left_alive_ids=alive)
+        else:
+            log.warning("could not list the run's sessions by tag: leaks cannot be ruled out")
+        return report
+
+    def _exit_code(self) -> tuple[int, str]:
+        journeys, outcomes = self.recorder.totals()
+        violations = self.recorder.invariant_violations()
+        protocol = outcomes.get(Outcome.PROTOCOL_ERROR.value, 0)
+        if journeys and outcomes.get(Outcome.CREATE_ERROR.value, 0) == journeys:
+            return exitcodes.TARGET_UNREACHABLE, "target unreachable: no create call was answered"
+        if journeys and protocol / journeys > self.config.protocol_error_threshold:
+            return (
+                exitcodes.PROTOCOL_ERRORS,
+                f"{protocol} of {journeys} journeys ended in protocol errors",
+            )
+        if self.cleanup_report.get("left_alive"):
+            return (
+                exitcodes.LEAKED_SESSIONS,
+                f"{self.cleanup_report['left_alive']} sessions left alive",
+            )
+        if violations:
+            return exitcodes.INVARIANT_BROKEN, "outcomes do not add up: " + "; ".join(violations)
+        if not journeys:
+            return exitcodes.NO_JOURNEYS, "no journey ran"
+        return exitcodes.OK, "clean run"
+
+    def _document(self, run: Run, now: float, code: int, why: str, reason: str) -> dict[str, Any]:
+        from bench.redact import redact_config
+        from bench.results import StepInfo, build_document
+
+        config = self.config
+        ended_wall = run.started_wall + (now - run.started_mono)
+        meta = environment_metadata()
+        workers = len(self.environment.runner.clients) if self.is_master else 1  # type: ignore[union-attr]
+        target: dict[str, Any] = {"kind": self.target_kind, "host": self.environment.host}
+        if self.simulator is not None:
+            target.update(
+                simulator_profile=config.simulator_profile,
+                time_scale=config.simulator_time_scale,
+            )
+        run_meta = {
+            "id": run.id,
+            "release": config.release,
+            "target": target,
+            "workers": workers,
+            "started_at": iso(run.started_wall),
+            "ended_at": iso(ended_wall),
+            "duration_s": round(now - run.started_mono, 3),
+            "exit_code": code,
+            "exit_reason": why,
+            "end_reason": reason,
+            **meta,
+        }
+        config_meta = {
+            "poll_interval_s": config.poll_interval,
+            "ladder": list(config.ladder.levels),
+            "step_time_s": config.ladder.step_time,
+            "settle_s": config.ladder.settle,
+            "ready_timeout_s": config.ready_timeout,
+            "hold_s": config.hold,
+            "max_sessions": config.max_sessions,
+            "session_config": redact_config(config.session_config),
+            "session_config_source": config.session_config_source,
+            "max_poll_errors": config.max_poll_errors,
+            "protocol_error_threshold": config.protocol_error_threshold,
+            "scenario_version": SCENARIO_VERSION,
+        }
+        steps = [
+            StepInfo(
+                index=s.index,
+                target=s.target,
+                started=s.started - run.started_mono,
+                ended=(s.ended or now) - run.started_mono,
+            )
+            for s in run.steps
+        ]
+        return build_document(
+            run=run_meta,
+            config=config_meta,
+            steps=steps,
+            recorder=self.recorder,
+            cleanup=self.cleanup_report,
+        )
+
+    def results_dir(self) -> Path:
+        assert self.run is not None
+        return Path(self.config.results_dir or Path("reports") / self.run.id)
+
+    def _write(self, document: dict[str, Any]) -> None:
+        from bench.hlog import write_hlogs
+        from bench.results import write_results
+
+        directory = self.results_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        write_results(directory / "results.json", document)
+        write_hlogs(directory, document)
+        if self.journey_log:
+            (directory / "journeys.jsonl").write_bytes(b"".join(self.journey_lines))
+        log.info("results written to %s", directory / "results.json")
+
+
+_NO_SESSION_OUTCOMES = frozenset(
+    {
+        Outcome.FAILED,
+        Outcome.CANCELLED,
+        Outcome.COMPLETED_BEFORE_READY,
+        Outcome.CREATE_ERROR,
+        Outcome.CREATE_REJECTED,
+    }
+)
+
+
+def _split(total: int | None, parts: int) -> list[int | None]:
+    """Share a session cap between workers as evenly as integers allow."""
+    if total is None:
+        return [None] * parts
+    base, extra = divmod(total, max(parts, 1))
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _fire_phase_events(environment: Environment, result: JourneyResult) -> None:
+    """Show phases and outcomes in Locust's own stats (web UI, --csv) under stable names."""
+    fire = environment.events.request.fire
+    for metric in (*TIMED_PHASES, "ready", "ready_seen"):
+        values = result.samples.get(metric)
+        if values:
+            fire(
+                request_type="PHASE",
+                name=metric,
+                response_time=values[0] / 1000.0,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+    ok = result.outcome is Outcome.READY
+    fire(
+        request_type="JOURNEY",
+        name=result.outcome.value,
+        response_time=(result.samples.get("ready_seen") or [0.0])[0] / 1000.0,
+        response_length=0,
+        exception=None if ok else JourneyFailed(result.outcome.value),
+        context={},
+    )
+
+
+class JourneyFailed(Exception):
+    """A journey that did not reach ready (shown in Locust's failures table)."""
+
+
+def _journey_line(step: int, warmup: bool, result: JourneyResult, journey: Any) -> bytes:
+    return orjson.dumps(
+        {
+            "request_id": journey.request_id,
+            "session_id": journey.session_id,
+            "step": step,
+            "warmup": warmup,
+            "outcome": result.outcome.value,
+            "http_status": result.http_status,
+            "unobserved": result.unobserved,
+            "estimates": {k: [v.value, v.uncertainty] for k, v in result.estimates.items()},
+            "samples_us": {k: v for k, v in result.samples.items() if k != "poll"},
+            "polls": len(result.samples.get("poll", ())),
+        },
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+
+
+# --- event listeners -----------------------------------------------------------------------
+
+_harness: Harness | None = None
+
+
+def harness() -> Harness:
+    if _harness is None:
+        raise RuntimeError("the bench plugin was not initialised (no init event yet)")
+    return _harness
+
+
+def _fail(message: str) -> None:
+    # A user error: one line, exit code 2, no traceback (Locust would print one).
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    os._exit(exitcodes.USAGE)
+
+
+@events.init_command_line_parser.add_listener
+def _on_parser(parser: Any, **_: Any) -> None:
+    add_options(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    global _harness
+    options = environment.parsed_options
+    if options is None:
+        return
+    try:
+        config = from_options(options)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    _harness = Harness(environment, config)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(MSG_SETUP, _on_setup)
+        runner.register_message(MSG_STEP, _on_step)
+        runner.register_message(MSG_DRAIN, _on_drain)
+        return
+    if isinstance(runner, MasterRunner):
+        runner.register_message(MSG_DELTA, _on_delta)
+    if not environment.stop_timeout:
+        # Without it Locust kills users mid-poll when a step ends or the run stops.
+        environment.stop_timeout = config.drain_timeout
+    if config.host and not is_loopback(config.host):
+        log.warning(
+            "target %s is not loopback: at most %s sessions", config.host, config.max_sessions
+        )
+    try:
+        _harness.start_target()
+    except Exception as exc:  # the simulator could not start: say why, in one line
+        _fail(f"could not start the embedded simulator: {exc}")
+
+
+def _on_setup(environment: Environment, msg: Any, **_: Any) -> None:
+    harness().setup_worker(msg.data)
+
+
+def _on_step(environment: Environment, msg: Any, **_: Any) -> None:
+    harness().switch_step(int(msg.data["index"]))
+
+
+def _on_drain(environment: Environment, msg: Any, **_: Any) -> None:
+    harness().drain_requested = True
+
+
+def _on_delta(environment: Environment, msg: Any, **_: Any) -> None:
+    harness().on_delta(msg.node_id, msg.data)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    if _harness is None or isinstance(environment.runner, WorkerRunner):
+        return
+    _harness.begin_run()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    h = _harness
+    if h is None:
+        return
+    if isinstance(environment.runner, WorkerRunner):
+        # Users are stopped: ship what is left, and say so.
+        h.drain_requested = True
+        if h.orphans.open:
+            h.resolve_orphans()
+        h.ship(drained=True)
+        return
+    if h.run is None or h.run.finalised:
+        return
+    h.begin_drain()
+    if isinstance(environment.runner, MasterRunner):
+        deadline = time.monotonic() + h.config.drain_timeout + 15
+        while not h.drained() and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+    h.finalise("stopped")
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    h = _harness
+    if h is None or isinstance(environment.runner, WorkerRunner):
+        return
+    try:
+        if h.run is not None and not h.run.finalised:
+            h.finalise("quit")
+        elif h.run is not None:
+            # Locust recomputes the exit code after quitting; keep ours.
+            pass
+    finally:
+        h.stop_target()
+
+
+def counts_summary(recorder: Recorder) -> str:
+    journeys, outcomes = recorder.totals()
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(Counter(outcomes).items()) if v)
+    return f"{journeys} journeys: {parts}"
+
+
+__all__ = ["Harness", "LocalRunner", "add_options", "harness"]
