@@ -1,0 +1,395 @@
+"""The simulator's HTTP layer: an aiohttp app serving the async-session API from a SessionModel."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from bench.simulator import bodies
+from bench.simulator.faults import (
+    DROPPED,
+    MALFORMED,
+    NO_FAULT,
+    Fault,
+    FaultConfigError,
+    FaultInjector,
+    format_retry_after,
+    parse_fault_table,
+)
+from bench.simulator.model import EndResult, Rejected, SessionModel
+from bench.simulator.profile import Profile
+from bench.simulator.validate import MAX_BODY_BYTES, InputError, parse_create_body, parse_list_query
+
+API_KEY_HEADER = "anchor-api-key"
+DEFAULT_API_KEY = "sim-local-key"
+LISTENING_PREFIX = "bench-simulator listening on "
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_JSON = "application/json"
+_log = logging.getLogger("bench.simulator")
+
+
+def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    # OPT_NON_STR_KEYS: truth and counters may carry non-string keys.
+    body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+    return web.Response(body=body, status=status, content_type=_JSON, headers=headers)
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=bodies.error_bytes(status, message), status=status, content_type=_JSON, headers=headers
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class SimulatorApp:
+    """Request handlers around one model; every call passes the monotonic clock's `now`."""
+
+    def __init__(
+        self,
+        model: SessionModel,
+        injector: FaultInjector,
+        *,
+        api_keys: Sequence[str],
+        truth: bool,
+        time_scale: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.model = model
+        self.injector = injector
+        self._keys = [k.encode("utf-8") for k in api_keys]
+        self._truth = truth
+        self._time_scale = time_scale
+        self._clock = clock
+        self._sleep = sleep
+        # Our own failures (uncaught exceptions turned into 500): tests assert it stays 0.
+        self.server_errors: Counter[str] = Counter()
+        # Serialised status bodies, reused while the model hands back the same cached view.
+        self._status_cache: dict[str, tuple[object, bytes]] = {}
+
+    # ------------------------------------------------------------------ app wiring
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._errors])
+        r = app.router
+        # /v1/sessions/all* before /v1/sessions/{session_id}: the router tries routes in order.
+        r.add_post("/v1/sessions/async", self._endpoint("create", self._create))
+        r.add_get(
+            "/v1/sessions/async/{request_id}/status", self._endpoint("status", self._status)
+        )
+        r.add_get("/v1/sessions/all/status", self._endpoint("list", self._list))
+        r.add_delete("/v1/sessions/all", self._endpoint("delete_all", self._delete_all))
+        r.add_get("/v1/sessions/{session_id}", self._endpoint("get_session", self._get_session))
+        r.add_delete("/v1/sessions/{session_id}", self._endpoint("delete", self._delete))
+        r.add_get("/v1/billing", self._endpoint("billing", self._billing))
+        if self._truth:
+            r.add_get("/_sim/truth", self._admin(self._get_truth))
+            r.add_get("/_sim/truth/{request_id}", self._admin(self._get_request_truth))
+            r.add_get("/_sim/counters", self._admin(self._get_counters))
+            r.add_get("/_sim/faults", self._admin(self._get_faults))
+            r.add_put("/_sim/faults", self._admin(self._put_faults))
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every error leaves as an ErrorResponse body, never aiohttp's text/plain page."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            message = {404: "Not found", 405: "Method not allowed"}.get(exc.status, exc.reason)
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return _error(exc.status, message, headers)
+        except Exception:
+            self.server_errors[request.path] += 1
+            _log.exception("simulator error on %s %s", request.method, request.path)
+            return _error(500, "Internal server error (simulator bug)")
+
+    def _authorised(self, request: web.Request) -> bool:
+        given = request.headers.get(API_KEY_HEADER)
+        if given is None:
+            return False
+        raw = given.encode("utf-8", "surrogateescape")
+        # compare_digest against every key (no early exit) keeps the check constant-time.
+        ok = False
+        for key in self._keys:
+            ok |= hmac.compare_digest(raw, key)
+        return ok
+
+    def _endpoint(self, name: str, impl: Handler) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            if not self._authorised(request):
+                return _error(401, "Invalid API Key")
+            fault = self.injector.decide(name)
+            if fault is NO_FAULT:
+                return await impl(request)
+            return await self._with_fault(request, name, fault, impl)
+
+        return handler
+
+    async def _with_fault(
+        self, request: web.Request, name: str, fault: Fault, impl: Handler
+    ) -> web.StreamResponse:
+        assert fault.kind is not None
+        self.model.count_fault(fault.kind)
+        if fault.delay_s:
+            await self._sleep(fault.delay_s)
+        if fault.kind == DROPPED:
+            # Close the socket without a byte of answer; the request never reached the model.
+            # aiohttp's write of the returned response then fails quietly (ConnectionError).
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=204)
+        if fault.status == 429:
+            headers = self._rate_limit_headers(fault.retry_after_s, bucket=False)
+            return _error(429, fault.message, headers)
+        if fault.status:
+            return _error(fault.status, fault.message)
+        response = await impl(request)
+        if fault.kind == MALFORMED and isinstance(response, web.Response):
+            body = response.body if isinstance(response.body, bytes) else b"{}"
+            # A body cut in transit: valid JSON's first half, still labelled JSON, status 200.
+            return web.Response(body=body[: len(body) // 2], status=200, content_type=_JSON)
+        return response
+
+    def _rate_limit_headers(self, retry_after_s: float, *, bucket: bool) -> dict[str, str]:
+        # The token bucket's state only explains the model's own rate-limit 429s; injected
+        # ones and queue-full ones report the browser limit as exhausted.
+        info = self.model.rate_limit_info(self._clock()) if bucket else None
+        fmt = format_retry_after
+        if info is not None:
+            limit, remaining, reset, window = (
+                info.limit, info.remaining, info.reset_s, info.window_s
+            )
+        else:
+            limit = max(0, self.model.profile.capacity.max_concurrent_browsers)
+            remaining, reset, window = 0, retry_after_s, retry_after_s
+        return {
+            "Retry-After": fmt(retry_after_s, self._time_scale),
+            "RateLimit": f"limit={limit}, remaining={remaining}, "
+            f"reset={fmt(reset, self._time_scale)}",
+            "RateLimit-Policy": f"{limit};w={fmt(window, self._time_scale)}",
+        }
+
+    # ------------------------------------------------------------------ API endpoints
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            # Refuse before reading: no point buffering a body we will not accept.
+            return _error(413, f"Request body larger than {MAX_BODY_BYTES} bytes")
+        raw = await request.read()  # client_max_size makes chunked bodies past the cap raise 413
+        try:
+            config = parse_create_body(raw)
+        except InputError as exc:
+            return _error(400, str(exc))
+        result = self.model.create(config, self._clock())
+        if isinstance(result, Rejected):
+            headers = None
+            if result.http_status == 429:
+                retry = result.retry_after_s if result.retry_after_s is not None else 1.0
+                headers = self._rate_limit_headers(retry, bucket=result.code == "rate_limited")
+            return _error(result.http_status, result.message, headers)
+        return _json(200, bodies.created(result.request_id))
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        request_id = request.match_info["request_id"]
+        view = self.model.request(request_id, self._clock())
+        if view is None:
+            return _error(404, "Async request not found")
+        cached = self._status_cache.get(request_id)
+        if cached is not None and cached[0] is view:
+            body = cached[1]
+        else:
+            body = orjson.dumps(bodies.async_status(view))
+            self._status_cache[request_id] = (view, body)
+        return web.Response(body=body, content_type=_JSON)
+
+    async def _get_session(self, request: web.Request) -> web.StreamResponse:
+        view = self.model.get_session(request.match_info["session_id"], self._clock())
+        if view is None:
+            return _error(404, "Session not found")
+        return _json(200, bodies.session(view))
+
+    async def _delete(self, request: web.Request) -> web.StreamResponse:
+        result = self.model.end_session(request.match_info["session_id"], self._clock())
+        if result is EndResult.UNKNOWN:
+            # The real API answers an unknown session id with 401, not 404 (spec and logs agree).
+            return _error(401, "Invalid API Key or browser session ID")
+        # Ending an already ended session is answered like a fresh end: idempotent.
+        return _json(200, bodies.success())
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        query = request.rel_url.query
+        try:
+            wanted = parse_list_query(query, list(query.keys()))
+        except InputError as exc:
+            return _error(400, str(exc))
+        views = self.model.list_sessions(wanted["tags"], self._clock())
+        low, high = wanted["created_from"], wanted["created_to"]
+        if low is not None:
+            views = [v for v in views if v.created_at_wall >= low]
+        if high is not None:
+            views = [v for v in views if v.created_at_wall <= high]
+        if wanted["playground"]:
+            views = []  # simulated sessions are never playground sessions
+        return _json(200, bodies.session_list(views))
+
+    async def _delete_all(self, request: web.Request) -> web.StreamResponse:
+        self.model.end_all(self._clock())
+        return _json(200, bodies.success())
+
+    async def _billing(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, bodies.billing(self.model.billing(self._clock())))
+
+    # ------------------------------------------------------------------ admin (/_sim)
+
+    def _admin(self, impl: Handler) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            if not _is_loopback(request.remote):
+                return _error(403, "Admin endpoints answer loopback peers only")
+            return await impl(request)
+
+        return handler
+
+    async def _get_truth(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.model.truth(self._clock()))
+
+    async def _get_request_truth(self, request: web.Request) -> web.StreamResponse:
+        truth = self.model.request_truth(request.match_info["request_id"], self._clock())
+        if truth is None:
+            return _error(404, "Async request not found")
+        return _json(200, truth)
+
+    async def _get_counters(self, request: web.Request) -> web.StreamResponse:
+        counters = dict(self.model.counters(self._clock()))
+        counters["server_errors"] = sum(self.server_errors.values())
+        return _json(200, counters)
+
+    async def _get_faults(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.injector.table())
+
+    async def _put_faults(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"Request body is not valid JSON: {exc}")
+        try:
+            table = parse_fault_table(body)
+        except FaultConfigError as exc:
+            return _error(400, str(exc))
+        self.injector.replace(table)
+        return _json(200, self.injector.table())
+
+
+# ---------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Validated options of `bench simulate`."""
+
+    host: str
+    port: int
+    profile: Profile
+    truth: bool
+    api_key: str
+
+
+def build_app(
+    profile: Profile,
+    *,
+    api_keys: Sequence[str],
+    truth: bool,
+    clock: Callable[[], float] = time.monotonic,
+) -> SimulatorApp:
+    """A SimulatorApp with a fresh model; the seed (if any) fixes model and faults alike."""
+    seed = profile.seed
+    model_rng = random.Random(seed)
+    # A separate stream for faults, so switching faults on does not change the model's draws.
+    fault_rng = random.Random(f"faults:{seed}") if seed is not None else random.Random()
+    model = SessionModel(profile, rng=model_rng, start_mono=clock(), start_wall=time.time())
+    injector = FaultInjector(profile.faults, rng=fault_rng, time_scale=profile.time_scale)
+    return SimulatorApp(
+        model,
+        injector,
+        api_keys=api_keys,
+        truth=truth,
+        time_scale=profile.time_scale,
+        clock=clock,
+    )
+
+
+def url_for(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(options: ServerOptions, *, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop` is set); announce the URL on stdout once bound."""
+    sim = build_app(options.profile, api_keys=[options.api_key], truth=options.truth)
+    # No access log: it would cost more than the request itself under load.
+    runner = web.AppRunner(
+        sim.build(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, options.host, options.port, backlog=4096)
+        await site.start()
+        port = runner.addresses[0][1]
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        sys.stdout.write(f"{LISTENING_PREFIX}{url_for(options.host, port)}\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(options: ServerOptions) -> int:
+    """Run the server on uvloop when available; returns the process exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is absent on Windows
+        asyncio.run(serve(options))
+    else:
+        uvloop.run(serve(options))
+    return 0
+
+
+__all__ = [
+    "API_KEY_HEADER",
+    "DEFAULT_API_KEY",
+    "LISTENING_PREFIX",
+    "ServerOptions",
+    "SimulatorApp",
+    "build_app",
+    "run",
+    "serve",
+    "url_for",
+]
