@@ -68,7 +68,7 @@ def is_loopback(host_url: str) -> bool:
         return False
 
 
-def _number(name: str, value: Any, *, minimum: float, strict: bool = True) -> float:
+def number(name: str, value: Any, *, minimum: float, strict: bool = True) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -115,8 +115,8 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
         levels = parse_ladder(options.ladder)
         ladder = Ladder(
             levels,
-            _number("step-time", options.step_time, minimum=0),
-            _number("settle", options.settle, minimum=0, strict=False),
+            number("step-time", options.step_time, minimum=0),
+            number("settle", options.settle, minimum=0, strict=False),
         )
     except LadderError as exc:
         raise ConfigError(f"--ladder: {exc}" if "ladder" not in str(exc) else str(exc)) from None
@@ -124,7 +124,7 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
     max_sessions_raw = getattr(options, "max_sessions", None)
     max_sessions = None
     if max_sessions_raw not in (None, "", 0, "0"):
-        max_sessions = int(_number("max-sessions", max_sessions_raw, minimum=0))
+        max_sessions = int(number("max-sessions", max_sessions_raw, minimum=0))
         if max_sessions != float(max_sessions_raw):
             raise ConfigError(f"--max-sessions: expected an integer, got {max_sessions_raw!r}")
     if host is not None and not is_loopback(host) and max_sessions is None:
@@ -146,9 +146,9 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
     time_scale = (
         None
         if time_scale_raw in (None, "", 0, "0")
-        else _number("sim-time-scale", time_scale_raw, minimum=0)
+        else number("sim-time-scale", time_scale_raw, minimum=0)
     )
-    threshold = _number(
+    threshold = number(
         "protocol-error-threshold",
         getattr(options, "protocol_error_threshold", 0.01),
         minimum=0,
@@ -158,19 +158,19 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
         raise ConfigError(f"--protocol-error-threshold: a fraction 0..1, got {threshold:g}")
     return HarnessConfig(
         host=host,
-        poll_interval=_number("poll-interval", options.poll_interval, minimum=0),
+        poll_interval=number("poll-interval", options.poll_interval, minimum=0),
         ladder=ladder,
-        ready_timeout=_number("ready-timeout", options.ready_timeout, minimum=0),
+        ready_timeout=number("ready-timeout", options.ready_timeout, minimum=0),
         session_config=body,
         session_config_source=source,
-        hold=_number("hold", getattr(options, "hold", 0), minimum=0, strict=False),
+        hold=number("hold", getattr(options, "hold", 0), minimum=0, strict=False),
         max_sessions=max_sessions,
         release=release,
         results_dir=(getattr(options, "results_dir", None) or None),
         simulator_profile=str(getattr(options, "sim_profile", None) or "default"),
         simulator_time_scale=time_scale,
         max_poll_errors=int(
-            _number(
+            number(
                 "max-poll-errors", getattr(options, "max_poll_errors", 5), minimum=1, strict=False
             )
         ),

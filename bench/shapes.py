@@ -17,16 +17,14 @@ class LadderShape(LoadTestShape):
 
     use_common_options = False
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._step: int | None = None
-
     def tick(self) -> tuple[int, float] | None:
         h = harness()
-        run = h.run
-        if run is None:
-            return None
         ladder = h.config.ladder
+        run = h.run
+        if run is None or run.finalised:
+            # Locust ticks once before test_start fires: this first tick starts the
+            # run (test_start then enters step 0); nothing else is begun here.
+            return ladder.levels[0], _rate(ladder.levels[0])
         index = ladder.step_at(self.get_run_time())
         if run.draining_since is None and (index is None or h.should_stop_ladder()):
             h.begin_drain()
@@ -34,12 +32,11 @@ class LadderShape(LoadTestShape):
             return None if h.drained() else (0, 1000.0)
         assert index is not None
         target = ladder.levels[index]
-        if index != self._step:
-            self._step = index
+        if not run.steps or run.steps[-1].index != index:
             h.enter_step(index, target)
-        # Start a step's users together (the first poll is jittered per journey).
-        return target, float(max(target, 1) * 10)
+        return target, _rate(target)
 
-    def reset_time(self) -> None:
-        super().reset_time()
-        self._step = None
+
+def _rate(target: int) -> float:
+    # Start a step's users together (each journey's first poll is jittered).
+    return float(max(target, 1) * 10)
