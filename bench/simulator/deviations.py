@@ -106,9 +106,13 @@ DEVIATIONS: tuple[Deviation, ...] = (
         values=(),
         what=(
             "Unknown routes answer 404, wrong methods 405, both with an ErrorResponse body; "
-            "malformed request ids (not a UUID) answer 404 like unknown ones."
+            "malformed request ids (not a UUID) answer 404 like unknown ones. Bytes that are "
+            "not HTTP at all get the HTTP parser's plain-text 400."
         ),
-        why="The spec says nothing about them; an ErrorResponse body keeps clients on one path.",
+        why=(
+            "The spec says nothing about them; an ErrorResponse body keeps clients on one "
+            "path. A request that never parsed has no route to shape its answer."
+        ),
     ),
 )
 

@@ -245,7 +245,7 @@ class SimulatorApp:
     async def _list(self, request: web.Request) -> web.StreamResponse:
         query = request.rel_url.query
         try:
-            wanted = parse_list_query(query, list(query.keys()))
+            wanted = parse_list_query(query, [key for key, _ in query.items()])
         except InputError as exc:
             return _error(400, str(exc))
         views = self.model.list_sessions(wanted["tags"], self._clock())

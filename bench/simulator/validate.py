@@ -109,7 +109,7 @@ def _check_one(value: Any, expected: Any, where: str) -> None:
 def parse_list_query(query: Mapping[str, str], keys: list[str]) -> dict[str, Any]:
     """Check GET /v1/sessions/all/status's query; returns tags, created bounds, playground.
 
-    `keys` is every key as sent, so a repeated parameter can be refused rather than
+    `keys` lists every key as sent (repeats too), so a repeated parameter can be refused rather than
     silently picking one of its values.
     """
     seen: set[str] = set()
