@@ -500,8 +500,10 @@ class SessionModel:
         burst = self.profile.rate_limit.burst
         self._tokens = min(burst, self._tokens + (t - self._tokens_t) * self._rate)
         self._tokens_t = t
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        # The epsilon absorbs float error in clock differences (100.05 - 100 < 0.05),
+        # so a client that waits exactly Retry-After is not turned away again.
+        if self._tokens >= 1.0 - 1e-9:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return None
         return (1.0 - self._tokens) / self._rate
 

@@ -205,10 +205,14 @@ def _read_raw(name_or_path: str, base_dir: Path | None) -> tuple[str, dict[str, 
 
 
 def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """Child tables override base tables key by key (so `extends` only states differences)."""
+    """Child tables override base tables key by key (so `extends` only states differences).
+
+    A distribution table (one with `dist`) is replaced whole: mixing a parent's
+    lognormal keys into a child's `fixed` would make no sense.
+    """
     merged = dict(base)
     for key, value in child.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(value, dict) and "dist" not in value and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
