@@ -98,7 +98,7 @@ def parse_status(body: bytes) -> tuple[str, str | None, str | None]:
     """(status, phase, session_id) from a status answer; raises ProtocolViolation."""
     data = _data(body)
     status = data.get("status")
-    if status not in KNOWN_STATUSES:
+    if not isinstance(status, str) or status not in KNOWN_STATUSES:
         raise ProtocolViolation(f"unknown status {status!r}")
     progress = data.get("progress")
     phase = progress.get("current_phase") if isinstance(progress, dict) else None
