@@ -108,18 +108,24 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
     """Validate Locust's parsed options (typed, or strings from the web UI) into a config."""
     host = (getattr(options, "host", None) or "").strip() or None
     if host is not None:
-        parts = urlsplit(host)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(host)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. an unclosed or invalid IPv6 literal
+            valid = False
+        if not valid:
             raise ConfigError(f"--host: expected an http(s) URL, got {host!r}")
     try:
         levels = parse_ladder(options.ladder)
-        ladder = Ladder(
-            levels,
-            number("step-time", options.step_time, minimum=0),
-            number("settle", options.settle, minimum=0, strict=False),
-        )
     except LadderError as exc:
-        raise ConfigError(f"--ladder: {exc}" if "ladder" not in str(exc) else str(exc)) from None
+        raise ConfigError(str(exc)) from None
+    step_time = number("step-time", options.step_time, minimum=0)
+    settle = number("settle", options.settle, minimum=0, strict=False)
+    try:
+        ladder = Ladder(levels, step_time, settle)
+    except LadderError as exc:
+        # Levels and step time are checked above: what is left is the settle time.
+        raise ConfigError(f"--settle: {exc}") from None
 
     max_sessions_raw = getattr(options, "max_sessions", None)
     max_sessions = None
@@ -136,7 +142,7 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
         raise ConfigError(f"--host given but {API_KEY_ENV} is not set in the environment")
 
     release = str(getattr(options, "release", "") or "unlabelled")
-    if not _LABEL.match(release):
+    if not _LABEL.fullmatch(release):
         raise ConfigError(
             f"--release: {release!r} must be 1-64 characters of letters, digits, '.', '_', '+', '-'"
         )
