@@ -32,7 +32,8 @@ class Fault:
 
     429, 5xx and drop replace the answer before the model sees the request (no side
     effects); malformed truncates the real answer after the model handled it (so a
-    create did happen, as when a body is cut in transit); slow delays a normal answer.
+    create did happen, as when a body is cut in transit), and only when that answer
+    is a 200; slow delays the answer (whatever it is) and can come with any other kind.
     """
 
     kind: str | None

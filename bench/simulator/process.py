@@ -41,7 +41,7 @@ class SimulatorProcess:
         self.profile = profile
         self.time_scale = time_scale
         self.seed = seed
-        self.truth = truth
+        self.truth_enabled = truth
         self.api_key = api_key
         self.requested_port = port
         self.extra_args = tuple(extra_args)
@@ -57,7 +57,7 @@ class SimulatorProcess:
             cmd += ["--time-scale", repr(float(self.time_scale))]
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
-        if self.truth:
+        if self.truth_enabled:
             cmd.append("--truth")
         return cmd + list(self.extra_args)
 

@@ -23,6 +23,7 @@ from bench.simulator.faults import (
     DROPPED,
     MALFORMED,
     NO_FAULT,
+    SLOW,
     Fault,
     FaultConfigError,
     FaultInjector,
@@ -146,17 +147,29 @@ class SimulatorApp:
             fault = self.injector.decide(name)
             if fault is NO_FAULT:
                 return await impl(request)
-            return await self._with_fault(request, name, fault, impl)
+            return await self._with_fault(request, fault, impl)
 
         return handler
 
     async def _with_fault(
-        self, request: web.Request, name: str, fault: Fault, impl: Handler
+        self, request: web.Request, fault: Fault, impl: Handler
     ) -> web.StreamResponse:
-        assert fault.kind is not None
-        self.model.count_fault(fault.kind)
+        count = self.model.count_fault
         if fault.delay_s:
+            count(SLOW)
             await self._sleep(fault.delay_s)
+        if fault.kind == MALFORMED:
+            response = await impl(request)
+            # Only a successful answer is cut: a refusal stays a refusal, so the client and
+            # the model agree on what was rejected, and the counters stay exact.
+            if response.status == 200 and isinstance(response, web.Response):
+                body = response.body if isinstance(response.body, bytes) else b"{}"
+                count(MALFORMED)
+                # A body cut in transit: valid JSON's first half, still labelled JSON.
+                return web.Response(body=body[: len(body) // 2], status=200, content_type=_JSON)
+            return response
+        if fault.kind is not None and fault.kind != SLOW:
+            count(fault.kind)
         if fault.kind == DROPPED:
             # Close the socket without a byte of answer; the request never reached the model.
             # aiohttp's write of the returned response then fails quietly (ConnectionError).
@@ -168,12 +181,7 @@ class SimulatorApp:
             return _error(429, fault.message, headers)
         if fault.status:
             return _error(fault.status, fault.message)
-        response = await impl(request)
-        if fault.kind == MALFORMED and isinstance(response, web.Response):
-            body = response.body if isinstance(response.body, bytes) else b"{}"
-            # A body cut in transit: valid JSON's first half, still labelled JSON, status 200.
-            return web.Response(body=body[: len(body) // 2], status=200, content_type=_JSON)
-        return response
+        return await impl(request)
 
     def _rate_limit_headers(self, retry_after_s: float, *, bucket: bool) -> dict[str, str]:
         # The token bucket's state only explains the model's own rate-limit 429s; injected
