@@ -259,3 +259,21 @@ def test_mixed_load_with_faults_has_no_server_errors(api_key):
         billing = httpx.get(sim.url + "/v1/billing", headers={"anchor-api-key": api_key})
         assert billing.status_code == 200
         assert sim.stop() == 0
+
+
+def test_model_rate_limit_429_carries_bucket_headers(tmp_path, api_key):
+    profile = tmp_path / "tight.toml"
+    profile.write_text(
+        'extends = "default"\n[rate_limit]\ncreates_per_s = 0.5\nburst = 2\n'
+    )
+    with SimulatorProcess(str(profile), seed=3, api_key=api_key) as sim:
+        headers = {"anchor-api-key": api_key}
+        url = sim.url + "/v1/sessions/async"
+        statuses = [httpx.post(url, json={}, headers=headers) for _ in range(3)]
+        assert [r.status_code for r in statuses] == [200, 200, 429]
+        refused = statuses[-1]
+        assert_error(refused, 429)
+        assert refused.headers["retry-after"] == "2"  # a token every 2 s, integer at scale 1
+        assert refused.headers["ratelimit"].startswith("limit=2, remaining=0, reset=")
+        assert refused.headers["ratelimit-policy"] == "2;w=4"
+        assert sim.counters()["creates_rejected"] == {"429": 1}
