@@ -43,14 +43,19 @@ class Command:
 
 def _simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="loopback address (default %(default)s)")
-    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
-    p.add_argument("--profile", default="default", help="bundled profile name or .toml path")
-    p.add_argument("--time-scale", type=float, default=None, help="override the profile's")
-    p.add_argument("--seed", type=int, default=None, help="override the profile's seed")
+    p.add_argument("--port", type=int, default=0, metavar="N",
+                   help="port; 0 picks a free one (default)")
+    p.add_argument("--profile", default="default", metavar="NAME|PATH",
+                   help="bundled profile name or .toml path (default %(default)s)")
+    p.add_argument("--time-scale", type=float, default=None, metavar="F",
+                   help="multiply every simulated duration by F (overrides the profile)")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the model and fault draws (overrides the profile)")
     p.add_argument("--truth", action="store_true", help="serve /_sim/* admin endpoints")
     p.add_argument(
         "--api-key-env",
         default=DEFAULT_API_KEY_ENV,
+        metavar="NAME",
         help="environment variable holding the accepted API key (default %(default)s); "
         "when unset the key is sim-local-key",
     )
