@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint
+.PHONY: setup benchmark test lint
 
 $(BIN)/bench: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,8 +13,11 @@ $(BIN)/bench: pyproject.toml
 
 setup: $(BIN)/bench
 
-demo: setup
-	$(BIN)/bench demo
+# The main job: a short real ladder against the embedded simulator (about 2 minutes),
+# ending in reports/<run-id>/ with the results file and HDR interval logs.
+benchmark: setup
+	$(BIN)/locust -f locustfiles/async_sessions.py --headless --only-summary \
+		--ladder 1,2,4,8,16 --step-time 15 --settle 3 --release local-demo
 
 test: setup
 	$(BIN)/ruff check .

@@ -45,6 +45,8 @@ from bench.runinfo import environment_metadata, iso, new_run_id
 from bench.transport import HttpxTransport, LocustTransport
 
 log = logging.getLogger("bench")
+# httpx logs every clean-up call at INFO; those belong in the results, not the console.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # The embedded simulator's key: a local, non-secret value, so that a real key in
 # the environment is never sent to it.
@@ -587,7 +589,7 @@ class Harness:
         directory = self.results_dir()
         directory.mkdir(parents=True, exist_ok=True)
         write_results(directory / "results.json", document)
-        write_hlogs(directory, document)
+        write_hlogs(directory / "hlog", document)
         if self.journey_log:
             (directory / "journeys.jsonl").write_bytes(b"".join(self.journey_lines))
         log.info("results written to %s", directory / "results.json")

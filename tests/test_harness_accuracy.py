@@ -1,0 +1,153 @@
+"""The harness measures what really happened: a real Locust run vs the simulator's ground truth."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench.results import load_results
+from bench.simulator.process import SimulatorProcess
+from bench.stats import quantile
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "test-key-accuracy"
+# A phase duration has two estimated ends, each within half a poll gap, so its
+# worst-case error is one interval (plus call-latency asymmetry).  At 10 ms that
+# stays inside the issue's bound of half an interval + 10 ms (15 ms) for every
+# journey, so the percentile check below cannot pass or fail by luck.
+POLL = 0.01
+TOLERANCE_S = POLL / 2 + 0.010
+# Allowance for where inside a call the server answered (loopback, gevent).
+LATENCY_ALLOWANCE_S = 0.005
+
+# Default profile's shapes, ten times faster, with only 3 browser slots so that
+# the 4-user step really queues: `queued` is then a measured wait, not ~1 ms.
+PROFILE = """
+extends = "default"
+description = "accuracy test: default x0.1, 3 slots"
+time_scale = 0.1
+
+[capacity]
+max_concurrent_browsers = 3
+max_queue = 200
+queue_retry_after_s = 2.0
+
+[rate_limit]
+creates_per_s = 1000.0
+burst = 1000
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def run_locust(
+    host: str, results_dir: Path, *extra: str, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    args = [
+        sys.executable, "-m", "locust",
+        "-f", str(ROOT / "locustfiles" / "async_sessions.py"),
+        "--headless", "--only-summary",
+        "--host", host,
+        "--ladder", "1,2,4",
+        "--step-time", "4",
+        "--settle", "0.5",
+        "--poll-interval", str(POLL),
+        "--ready-timeout", "10",
+        "--results-dir", str(results_dir),
+        "--journey-log",
+        *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "ANCHOR_API_KEY": KEY}
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile: the definition bench.stats uses."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def true_durations(request: dict) -> dict[str, float]:
+    """Seconds spent in each phase, and create -> ready, from the simulator's transitions."""
+    starts: dict[str, float] = {}
+    for tr in request["transitions"]:
+        starts.setdefault(tr["phase"], tr["t"])
+    created = request["created"]["t"]
+    out = {"ready": request["ready_t"] - created}
+    order = ["queued", "provisioning", "configuring", "ready"]
+    for phase, nxt in itertools.pairwise(order):
+        if phase in starts and nxt in starts:
+            out[phase] = starts[nxt] - starts[phase]
+    return out
+
+
+@pytest.fixture(params=["single", "distributed"])
+def measured_run(request, tmp_path):
+    profile = tmp_path / "accuracy.toml"
+    profile.write_text(PROFILE)
+    extra = ("--processes", "2") if request.param == "distributed" else ()
+    with SimulatorProcess(str(profile), seed=11, truth=True, api_key=KEY) as sim:
+        proc = run_locust(sim.url, tmp_path / "run", *extra)
+        truth = sim.truth()
+        counters = sim.counters()
+    return request.param, proc, tmp_path / "run", truth, counters
+
+
+def test_outcomes_and_phases_match_ground_truth(measured_run):
+    mode, proc, run_dir, truth, counters = measured_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = load_results(run_dir / "results.json")
+    doc = results.document
+    assert doc["totals"]["invariant_ok"], doc["totals"]
+    assert doc["run"]["workers"] == (2 if mode == "distributed" else 1)
+
+    tag = f"bench-run-{doc['run']['id']}"
+    ours = [r for r in truth["requests"] if tag in r["tags"]]
+    assert ours, "the simulator saw none of the run's sessions"
+
+    # Every outcome count equals the truth.
+    outcomes = Counter(doc["totals"]["outcomes"])
+    true_outcomes = Counter(r["outcome"] for r in ours)
+    assert outcomes["ready"] == true_outcomes["ready"] > 0
+    assert outcomes["failed"] == true_outcomes["failed"]
+    assert outcomes["create_rejected"] == sum(counters["creates_rejected"].values())
+    assert sum(outcomes.values()) == doc["totals"]["journeys"]
+    assert sum(outcomes.values()) == len(ours) + outcomes["create_rejected"]
+
+    # Nothing left alive, and the harness agrees.
+    assert counters["live_sessions"] == 0
+    assert doc["cleanup"]["left_alive"] == 0
+
+    # Per metric, the harness's p50/p90/p99 (from its HDR histograms) are within half a
+    # poll interval + 10 ms of the truth over the same journeys.
+    lines = (run_dir / "journeys.jsonl").read_bytes().splitlines()
+    journeys = [orjson.loads(line) for line in lines]
+    by_id = {r["request_id"]: r for r in ours}
+    ready = [j for j in journeys if j["outcome"] == "ready" and not j["warmup"]]
+    assert len(ready) >= 50, f"only {len(ready)} measured ready journeys"
+    for metric in ("ready", "queued", "provisioning", "configuring"):
+        truth_values = []
+        for j in ready:
+            if metric in j["samples_us"]:
+                true = true_durations(by_id[j["request_id"]])[metric]
+                truth_values.append(true)
+                if metric in j["estimates"]:
+                    # Each journey's estimate lies within the uncertainty it states.
+                    value, uncertainty = j["estimates"][metric]
+                    assert abs(value - true) <= uncertainty + LATENCY_ALLOWANCE_S, (metric, j)
+        assert len(truth_values) >= 30, metric
+        hist = results.merged(metric)
+        assert hist.get_total_count() == len(truth_values), metric
+        for q in (50, 90, 99):
+            measured = quantile(hist, q / 100) / 1e6
+            expected = percentile(truth_values, q)
+            assert abs(measured - expected) <= TOLERANCE_S, (mode, metric, q, measured, expected)
