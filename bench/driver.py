@@ -160,12 +160,15 @@ class Journey:
         settings = self.settings
         reply, call = self._timed(lambda: self.transport.create(settings.create_body))
         if reply.status == 0:
+            # Pause before this user's next journey: an unreachable target answers
+            # at once, and a user retrying in a hot loop would only burn the CPU.
+            self.sleep(settings.poll_interval)
             return self._finish(Outcome.CREATE_ERROR)
         self.create_call = call
         if not 200 <= reply.status < 300:
-            if reply.status == 429:
-                # Be a good client: the next journey of this user waits as asked.
-                self.sleep(parse_retry_after(reply.retry_after, settings.poll_interval))
+            # Be a good client: wait as asked on a 429, one poll interval otherwise,
+            # so a target refusing creates is not hammered by a tight retry loop.
+            self.sleep(parse_retry_after(reply.retry_after, settings.poll_interval))
             return self._finish(Outcome.CREATE_REJECTED, reply.status)
         try:
             request_id = _data(reply.body).get("request_id")

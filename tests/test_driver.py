@@ -545,7 +545,8 @@ def test_create_rejected_with_http_code(code):
     assert result.outcome is Outcome.CREATE_REJECTED
     assert result.http_status == code
     assert result.samples == {"create": [LAT * US]}
-    assert h.clock.sleeps == [] and h.events == []
+    # One poll interval's pause before the user's next journey: no hot retry loop.
+    assert h.clock.sleeps == [INTERVAL] and h.events == []
 
 
 @pytest.mark.parametrize(("header", "wait"), [("3", 3.0), ("0.5", 0.5), (None, INTERVAL)])
@@ -564,6 +565,7 @@ def test_create_error_on_no_answer():
     assert result.samples == {} and result.http_status is None
     assert h.events == [] and h.journey.create_call is None
     assert len(h.transport.calls) == 1
+    assert h.clock.sleeps == [INTERVAL]  # no hot loop against an unreachable target
 
 
 # --- terminal states before ready -----------------------------------------------------
