@@ -152,6 +152,8 @@ class Harness:
         self.api_key = SIMULATOR_KEY
         self.rng = random.Random()
         self.orphans = cleanup.Orphans()
+        # master: requests its workers could not see ended (request_id -> session_id)
+        self.remote_orphans: dict[str, str | None] = {}
         self.journey_lines: list[bytes] = []
         self.cleanup_report: dict[str, Any] = {}
         # worker/local journey state
@@ -222,6 +224,7 @@ class Harness:
         self.recorder = Recorder()
         self.journey_lines = []
         self.cleanup_report = {}
+        self.remote_orphans = {}
         setup = self.setup_message(self.run.id)
         if self.is_master:
             workers = sorted(self.environment.runner.clients.keys())  # type: ignore[union-attr]
@@ -421,6 +424,8 @@ class Harness:
             "journeys": self.journey_lines,
             "drained": drained,
             "capped": self.capped,
+            # What this worker could not see ended: the master's leak count needs it.
+            "unresolved": list(self.orphans.open.items()) if drained else [],
         }
         self.journey_lines = []
         runner.send_message(MSG_DELTA, data)  # type: ignore[union-attr]
@@ -447,6 +452,8 @@ class Harness:
     def on_delta(self, client_id: str, data: dict[str, Any]) -> None:
         self.recorder.merge_wire(data.get("delta", {}))
         self.journey_lines.extend(data.get("journeys", []))
+        for request_id, session_id in data.get("unresolved", []):
+            self.remote_orphans[request_id] = session_id
         if self.run is not None:
             if data.get("drained"):
                 self.run.drained_workers.add(client_id)
@@ -476,26 +483,38 @@ class Harness:
         log.info("run %s finished: %s (exit code %d)", run.id, why, code)
 
     def _sweep(self, run: Run) -> dict[str, Any]:
+        """End what is left by tag, and list every session not confirmed ended.
+
+        A session counts as leaked when the sweep still finds it alive, or when the
+        harness created it and never saw an end confirmed (it may have died of its
+        idle timeout meanwhile: billed all the same), or when a request was still
+        unresolved at the end (it may yet become a session).
+        """
+        unresolved = {**self.remote_orphans, **self.orphans.open}
+        unended = sorted({sid for sid in unresolved.values() if sid})
+        pending = sorted(rid for rid, sid in unresolved.items() if not sid)
         report: dict[str, Any] = {
-            "unresolved_orphans": len(self.orphans),
             "ended_by_sweep": 0,
             "left_alive": 0,
             "left_alive_ids": [],
+            "unended_session_ids": unended,
+            "unresolved_request_ids": pending,
             "sweep_ok": False,
         }
         host = self.environment.host
-        if not host:
-            return report
-        transport = HttpxTransport(host, self.api_key)
-        try:
-            ended, alive = cleanup.sweep(transport, run.tag)
-        finally:
-            transport.close()
-        report["ended_by_sweep"] = ended
+        alive: list[str] | None = None
+        if host:
+            transport = HttpxTransport(host, self.api_key)
+            try:
+                ended, alive = cleanup.sweep(transport, run.tag)
+            finally:
+                transport.close()
+            report["ended_by_sweep"] = ended
         if alive is not None:
             report.update(sweep_ok=True, left_alive=len(alive), left_alive_ids=alive)
         else:
             log.warning("could not list the run's sessions by tag: leaks cannot be ruled out")
+        report["leaked"] = len(set(alive or ()) | set(unended)) + len(pending)
         return report
 
     def _exit_code(self) -> tuple[int, str]:
@@ -509,10 +528,12 @@ class Harness:
                 exitcodes.PROTOCOL_ERRORS,
                 f"{protocol} of {journeys} journeys ended in protocol errors",
             )
-        if self.cleanup_report.get("left_alive"):
+        leaked = self.cleanup_report.get("leaked", 0)
+        if leaked:
+            alive = self.cleanup_report.get("left_alive", 0)
             return (
                 exitcodes.LEAKED_SESSIONS,
-                f"{self.cleanup_report['left_alive']} sessions left alive",
+                f"{leaked} sessions not confirmed ended ({alive} still alive after the sweep)",
             )
         if violations:
             return exitcodes.INVARIANT_BROKEN, "outcomes do not add up: " + "; ".join(violations)

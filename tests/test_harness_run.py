@@ -1,0 +1,206 @@
+"""Real Locust runs of the harness: exit codes, cost guard, clean-up, explicit master/workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import exitcodes
+from bench.results import load_results
+from bench.simulator.process import SimulatorProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = str(ROOT / "locustfiles" / "async_sessions.py")
+# A canary: if the key ever shows up in output or files, a test below fails.
+KEY = "canary-key-7f3a9c1e-never-print"
+
+pytestmark = pytest.mark.slow
+
+SHORT = (
+    "--ladder", "1,2",
+    "--step-time", "2",
+    "--settle", "0.2",
+    "--poll-interval", "0.01",
+    "--ready-timeout", "5",
+)  # fmt: skip
+
+
+def locust(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:  # noqa: E501
+    command = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary"]
+    environ = {**os.environ, "ANCHOR_API_KEY": KEY, **(env or {})}
+    return subprocess.run(
+        [*command, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def assert_key_never_written(proc: subprocess.CompletedProcess, directory: Path) -> None:
+    assert KEY not in proc.stdout and KEY not in proc.stderr
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.fixture
+def simulator(tmp_path):
+    with SimulatorProcess("fast", seed=5, truth=True, api_key=KEY) as sim:
+        yield sim
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_embedded_simulator_run_is_clean(tmp_path):
+    out = tmp_path / "run"
+    proc = locust(*SHORT, "--sim-profile", "fast", "--results-dir", str(out), "--release", "r1")
+    assert proc.returncode == exitcodes.OK, proc.stderr[-2000:]
+    results = load_results(out / "results.json")
+    doc = results.document
+    assert doc["run"]["target"]["kind"] == "simulator"
+    assert doc["run"]["release"] == "r1"
+    assert doc["totals"]["invariant_ok"]
+    assert doc["totals"]["outcomes"]["ready"] > 0
+    assert doc["cleanup"] == {**doc["cleanup"], "left_alive": 0, "sweep_ok": True}
+    assert [s["target_concurrency"] for s in doc["steps"]] == [1, 2]
+    # HDR interval logs, one per recorded metric, in the standard text format.
+    ready_log = (out / "hlog" / "ready.hlog").read_text()
+    assert ready_log.startswith("#[Histogram log format version 1.3]")
+    assert_key_never_written(proc, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--ladder", "1,x"), "'x' is not an integer"),
+        (("--ladder", "0,2"), "at least 1"),
+        (("--poll-interval", "-1"), "must be greater than 0"),
+        (("--step-time", "nan"), "finite"),
+    ],
+)
+def test_bad_option_is_one_line_and_exit_2(args, message):
+    proc = locust(*args)
+    assert proc.returncode == exitcodes.USAGE
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_settle_not_shorter_than_step_is_refused():
+    proc = locust("--step-time", "2", "--settle", "2")
+    assert proc.returncode == exitcodes.USAGE
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: --settle")
+    assert "Traceback" not in proc.stderr
+
+
+def test_non_loopback_host_needs_max_sessions():
+    # Refused before any connection is attempted.
+    proc = locust("--host", "https://api.example.invalid")
+    assert proc.returncode == exitcodes.USAGE
+    assert "--max-sessions" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert KEY not in proc.stderr
+
+
+def test_unreachable_target_has_its_own_exit_code(tmp_path):
+    host = f"http://127.0.0.1:{free_port()}"
+    proc = locust(*SHORT, "--host", host, "--results-dir", str(tmp_path / "run"))
+    assert proc.returncode == exitcodes.TARGET_UNREACHABLE, proc.stderr[-2000:]
+    doc = load_results(tmp_path / "run" / "results.json").document
+    outcomes = doc["totals"]["outcomes"]
+    assert outcomes["create_error"] == doc["totals"]["journeys"] > 0
+
+
+def test_max_sessions_caps_creates_exactly(simulator, tmp_path):
+    proc = locust(
+        *SHORT, "--host", simulator.url, "--max-sessions", "7",
+        "--results-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert proc.returncode == exitcodes.OK, proc.stderr[-2000:]
+    doc = load_results(tmp_path / "run" / "results.json").document
+    assert doc["totals"]["journeys"] == 7
+    counters = simulator.counters()
+    assert counters["creates_accepted"] + sum(counters["creates_rejected"].values()) == 7
+    assert counters["live_sessions"] == 0
+    assert_key_never_written(proc, tmp_path)
+
+
+def test_protocol_errors_break_the_run(simulator, tmp_path):
+    simulator.set_faults({"status": {"rate_malformed": 1.0}})
+    proc = locust(*SHORT, "--host", simulator.url, "--results-dir", str(tmp_path / "run"))
+    assert proc.returncode == exitcodes.PROTOCOL_ERRORS, proc.stderr[-2000:]
+    doc = load_results(tmp_path / "run" / "results.json").document
+    assert doc["totals"]["outcomes"]["protocol_error"] > 0
+    # The sessions of those journeys were still found and ended.
+    simulator.set_faults({})
+    assert simulator.counters()["live_sessions"] == 0
+
+
+def test_sessions_that_cannot_be_ended_are_reported_as_leaked(simulator, tmp_path):
+    simulator.set_faults({"delete": {"rate_5xx": 1.0}})
+    proc = locust(
+        *SHORT, "--host", simulator.url, "--ready-timeout", "2",
+        "--results-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert proc.returncode == exitcodes.LEAKED_SESSIONS, proc.stderr[-2000:]
+    cleanup = load_results(tmp_path / "run" / "results.json").document["cleanup"]
+    assert cleanup["leaked"] > 0
+    # Every session the harness reports unended really was never ended by a DELETE:
+    # per the ground truth it is still alive or died of its idle timeout.
+    truth = {r["session_id"]: r for r in simulator.truth()["requests"] if r["session_id"]}
+    reported = set(cleanup["unended_session_ids"]) | set(cleanup["left_alive_ids"])
+    assert reported
+    for session_id in reported:
+        ended = truth[session_id]["ended"]
+        assert ended is None or ended["by"] in ("idle_timeout", "max_duration"), ended
+    # And no session the simulator still holds alive was missed.
+    live = {sid for sid, r in truth.items() if r["ended"] is None and r["outcome"] == "ready"}
+    assert live <= reported
+
+
+def test_explicit_master_and_two_workers(simulator, tmp_path):
+    port = free_port()
+    out = tmp_path / "run"
+    common = [sys.executable, "-m", "locust", "-f", LOCUSTFILE]
+    env = {**os.environ, "ANCHOR_API_KEY": KEY}
+    logs = [(tmp_path / f"worker{i}.log").open("w") for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [*common, "--worker", "--master-port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]  # fmt: skip
+    try:
+        master = subprocess.run(
+            [
+                *common, "--master", "--headless", "--only-summary", "--expect-workers", "2",
+                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                "--host", simulator.url, *SHORT, "--results-dir", str(out),
+            ],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        for log in logs:
+            log.close()
+    assert master.returncode == exitcodes.OK, master.stderr[-3000:]
+    doc = load_results(out / "results.json").document
+    assert doc["run"]["workers"] == 2
+    assert doc["totals"]["invariant_ok"]
+    counters = simulator.counters()
+    truth = simulator.truth()
+    tag = f"bench-run-{doc['run']['id']}"
+    ours = [r for r in truth["requests"] if tag in r["tags"]]
+    assert doc["totals"]["outcomes"]["ready"] == sum(r["outcome"] == "ready" for r in ours) > 0
+    assert counters["live_sessions"] == 0
