@@ -3,6 +3,7 @@
 OK = 0
 REGRESSION = 1  # `bench compare`: the candidate is worse
 USAGE = 2  # bad options or input files
+THRESHOLDS_FAILED = 3  # `bench run`: an SLO threshold from the thresholds file was not met
 TARGET_UNREACHABLE = 10  # no create call was ever answered
 PROTOCOL_ERRORS = 11  # too many journeys ended in protocol errors
 LEAKED_SESSIONS = 12  # sessions were left alive after the clean-up sweep
