@@ -50,6 +50,7 @@ class HarnessConfig:
     max_poll_errors: int
     protocol_error_threshold: float
     journey_log: bool = False
+    progress_interval: float = 10.0  # seconds between progress lines; 0 = none
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -182,4 +183,8 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
         ),
         protocol_error_threshold=threshold,
         journey_log=bool(getattr(options, "journey_log", False)),
+        progress_interval=number(
+            "progress-interval", getattr(options, "progress_interval", 10.0), minimum=0,
+            strict=False,
+        ),
     )

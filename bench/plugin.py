@@ -42,6 +42,7 @@ from bench.journey import TIMED_PHASES, JourneyResult, Outcome
 from bench.ladder import LadderError, parse_ladder
 from bench.recorder import Recorder
 from bench.runinfo import environment_metadata, iso, new_run_id
+from bench.timeline import Timeline, Totals, progress_line
 from bench.transport import HttpxTransport, LocustTransport
 
 log = logging.getLogger("bench")
@@ -53,6 +54,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 SIMULATOR_KEY = "sim-local-key"
 SCENARIO_VERSION = 1
 SHIP_INTERVAL = 2.0  # seconds between worker deltas
+TIMELINE_INTERVAL = 1.0  # seconds between timeline samples (master / local)
 
 MSG_SETUP = "bench_setup"  # master -> worker: run id, target kind, session quota
 MSG_STEP = "bench_step"  # master -> worker: a new ladder step began
@@ -110,7 +112,9 @@ def add_options(parser: Any) -> None:
         "protocol-error-threshold", t, minimum=0, strict=False)), default=0.01,
         help="Fraction of protocol-error journeys above which the run is broken (default 0.01).")
     add("--journey-log", action="store_true", default=False,
-        help="Also write every journey's estimates to journeys.jsonl.")  # fmt: skip
+        help="Also write every journey's estimates to journeys.jsonl.")
+    add("--progress-interval", type=_seconds("progress-interval", zero_ok=True), default=10.0,
+        help="Seconds between progress lines on the log (default 10; 0: none).")  # fmt: skip
 
 
 @dataclass
@@ -132,6 +136,8 @@ class Run:
     draining_since: float | None = None
     drained_workers: set[str] = field(default_factory=set)
     capped_workers: set[str] = field(default_factory=set)
+    worker_inflight: dict[str, int] = field(default_factory=dict)
+    timeline: Timeline = field(default_factory=lambda: Timeline(TIMELINE_INTERVAL))
     finalised: bool = False
 
     @property
@@ -166,6 +172,7 @@ class Harness:
         self.drain_requested = False
         self.capped = False
         self._shipper: Any = None
+        self._sampler: Any = None
         self._settings: JourneySettings | None = None
         self.settle = config.ladder.settle
         self.journey_log = config.journey_log
@@ -226,6 +233,8 @@ class Harness:
         self.cleanup_report = {}
         self.remote_orphans = {}
         setup = self.setup_message(self.run.id)
+        if self._sampler is None:
+            self._sampler = gevent.spawn(self._sample_loop)
         if self.is_master:
             workers = sorted(self.environment.runner.clients.keys())  # type: ignore[union-attr]
             quotas = _split(self.config.max_sessions, len(workers))
@@ -305,6 +314,55 @@ class Harness:
             expected = set(self.environment.runner.clients.keys())  # type: ignore[union-attr]
             return bool(expected) and expected <= self.run.capped_workers
         return self.capped
+
+    # --- master / local: timeline and progress ------------------------------------------
+
+    def _sample_loop(self) -> None:
+        # Bounded by the process: it samples the run in force and idles between runs.
+        last_progress = time.monotonic()
+        while True:
+            run = self.run
+            if run is not None and not run.finalised:
+                self.sample(run)
+                interval = self.config.progress_interval
+                now = time.monotonic()
+                if interval and now - last_progress >= interval:
+                    last_progress = now
+                    log.info("%s", self.progress(run))
+            gevent.sleep(TIMELINE_INTERVAL)
+
+    def _in_flight(self, run: Run) -> int:
+        return sum(run.worker_inflight.values()) if self.is_master else self.inflight
+
+    def _totals(self) -> Totals:
+        journeys, outcomes = self.recorder.totals()
+        return Totals.of(journeys, dict(outcomes))
+
+    def sample(self, run: Run) -> None:
+        step = run.steps[-1] if run.steps and run.draining_since is None else None
+        runner = self.environment.runner
+        run.timeline.sample(
+            time.monotonic() - run.started_mono,
+            step=step.index if step else None,
+            target=step.target if step else 0,
+            users=runner.user_count if runner is not None else 0,
+            in_flight=self._in_flight(run),
+            totals=self._totals(),
+        )
+
+    def progress(self, run: Run) -> str:
+        ladder = self.config.ladder
+        step = run.steps[-1] if run.steps else None
+        return progress_line(
+            step=step.index if step else None,
+            steps=len(ladder.levels),
+            target=step.target if step else 0,
+            elapsed_s=time.monotonic() - run.started_mono,
+            ladder_s=ladder.step_time * len(ladder.levels),
+            in_flight=self._in_flight(run),
+            totals=self._totals(),
+            draining=run.draining_since is not None,
+        )
 
     # --- worker / local: journeys ------------------------------------------------------
 
@@ -424,6 +482,7 @@ class Harness:
             "journeys": self.journey_lines,
             "drained": drained,
             "capped": self.capped,
+            "inflight": self.inflight,
             # What this worker could not see ended: the master's leak count needs it.
             "unresolved": list(self.orphans.open.items()) if drained else [],
         }
@@ -459,6 +518,7 @@ class Harness:
                 self.run.drained_workers.add(client_id)
             if data.get("capped"):
                 self.run.capped_workers.add(client_id)
+            self.run.worker_inflight[client_id] = int(data.get("inflight", 0))
 
     # --- the end -------------------------------------------------------------------------
 
@@ -475,6 +535,7 @@ class Harness:
         for step in run.steps:
             if step.ended is None:
                 step.ended = now
+        self.sample(run)  # the last, partial interval
         self.cleanup_report = self._sweep(run)
         code, why = self._exit_code()
         document = self._document(run, now, code, why, reason)
@@ -597,6 +658,7 @@ class Harness:
             steps=steps,
             recorder=self.recorder,
             cleanup=self.cleanup_report,
+            timeline=run.timeline.to_document(),
         )
 
     def results_dir(self) -> Path:

@@ -41,15 +41,23 @@ FORMAT = "async-session-bench/results"
 #     outcomes, rejections, unobserved phases, out-of-range samples, anomalies,
 #     release errors, HDR histograms as compressed base64), totals with the
 #     outcome invariant, and the clean-up report.
+# 2 - adds `timeline`: {"interval_s", "samples": [{"t_s", "step", "target",
+#     "users", "in_flight", "started", "ready", "failed"}]}, the run sampled
+#     every interval (counts per interval; see bench/timeline.py).  A version-1
+#     file migrates with an empty timeline (interval_s null, no samples).
 #
 # (Version 0 was never written by a release; tests use a synthetic version-0
 # layout to exercise the migration chain.)
-VERSION = 1
+VERSION = 2
 
 # version N -> function turning a version-N document into a version-(N+1) one.
 # Each takes a dict that has passed only the format/version checks, so it must
 # tolerate junk by raising KeyError/TypeError/ValueError (reported as ResultsError).
-_MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "timeline": {"interval_s": None, "samples": []}}
+
+
+_MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 HISTOGRAM_SETTINGS: dict[str, Any] = {
     "unit": "us",
@@ -248,6 +256,23 @@ def _check_config(config: dict[str, Any], *, fill: bool) -> None:
         _expect(level, _INT, f"config.ladder[{i}]")
 
 
+_TIMELINE_COUNTS: tuple[str, ...] = ("target", "users", "in_flight", "started", "ready", "failed")
+
+
+def _check_timeline(timeline: dict[str, Any]) -> None:
+    _expect(timeline.get("interval_s"), _NUM, "timeline.interval_s", nullable=True)
+    samples = timeline.get("samples")
+    _expect(samples, (list,), "timeline.samples")
+    for i, sample in enumerate(samples):
+        where = f"timeline.samples[{i}]"
+        _expect(sample, (dict,), where)
+        _check_fields(sample, (("t_s", _NUM, False), ("step", _INT, True)), where, fill=False)
+        for key in _TIMELINE_COUNTS:
+            if key not in sample:
+                raise _Invalid(f"{where}: missing '{key}'")
+            _count(sample[key], f"{where}.{key}")
+
+
 def _check_cleanup(cleanup: dict[str, Any], *, fill: bool) -> None:
     _check_fields(cleanup, _CLEANUP_FIELDS, "cleanup", fill=fill)
     for i, item in enumerate(cleanup["left_alive_ids"] or ()):
@@ -435,6 +460,7 @@ def _validate(doc: dict[str, Any], *, fill: bool = False) -> None:
     _check_run(_section(doc, "run"), fill=fill)
     _check_config(_section(doc, "config"), fill=fill)
     _check_cleanup(_section(doc, "cleanup"), fill=fill)
+    _check_timeline(_section(doc, "timeline"))
     if "steps" not in doc:
         raise _Invalid("missing 'steps'")
     _check_totals(_section(doc, "totals"), _check_steps(doc["steps"]))
@@ -457,6 +483,7 @@ def build_document(
     steps: Sequence[StepInfo],
     recorder: Recorder,
     cleanup: Mapping[str, Any],
+    timeline: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the results document (pure).
 
@@ -515,6 +542,7 @@ def build_document(
             "invariant_violations": violations,
         },
         "cleanup": _plain(cleanup),
+        "timeline": _plain(timeline or {"interval_s": None, "samples": []}),
     }
     try:
         _validate(doc, fill=True)

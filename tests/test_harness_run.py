@@ -38,6 +38,20 @@ def locust(*args: str, env: dict | None = None, timeout: float = 120) -> subproc
     )
 
 
+def assert_timeline_accounts_for_every_journey(doc: dict) -> None:
+    """The timeline's per-interval counts add up to the run's totals: nothing lost or doubled."""
+    samples = doc["timeline"]["samples"]
+    assert doc["timeline"]["interval_s"] > 0 and len(samples) >= 2
+    outcomes = doc["totals"]["outcomes"]
+    assert sum(s["started"] for s in samples) == doc["totals"]["journeys"]
+    assert sum(s["ready"] for s in samples) == outcomes["ready"]
+    failed = sum(n for name, n in outcomes.items() if name not in ("ready", "aborted"))
+    assert sum(s["failed"] for s in samples) == failed
+    times = [s["t_s"] for s in samples]
+    assert times == sorted(times)
+    assert {s["target"] for s in samples if s["step"] is not None} == {1, 2}
+
+
 def assert_key_never_written(proc: subprocess.CompletedProcess, directory: Path) -> None:
     assert KEY not in proc.stdout and KEY not in proc.stderr
     for path in directory.rglob("*"):
@@ -69,6 +83,7 @@ def test_embedded_simulator_run_is_clean(tmp_path):
     assert doc["totals"]["outcomes"]["ready"] > 0
     assert doc["cleanup"] == {**doc["cleanup"], "left_alive": 0, "sweep_ok": True}
     assert [s["target_concurrency"] for s in doc["steps"]] == [1, 2]
+    assert_timeline_accounts_for_every_journey(doc)
     # HDR interval logs, one per recorded metric, in the standard text format.
     ready_log = (out / "hlog" / "ready.hlog").read_text()
     assert ready_log.startswith("#[Histogram log format version 1.3]")
@@ -198,6 +213,7 @@ def test_explicit_master_and_two_workers(simulator, tmp_path):
     doc = load_results(out / "results.json").document
     assert doc["run"]["workers"] == 2
     assert doc["totals"]["invariant_ok"]
+    assert_timeline_accounts_for_every_journey(doc)
     counters = simulator.counters()
     truth = simulator.truth()
     tag = f"bench-run-{doc['run']['id']}"

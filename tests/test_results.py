@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -147,10 +148,25 @@ def make_small_recorder() -> Recorder:
     return rec
 
 
+SMALL_TIMELINE = {
+    "interval_s": 10.0,
+    "samples": [
+        {"t_s": 0.0, "step": 0, "target": 1, "users": 1, "in_flight": 1,
+         "started": 1, "ready": 0, "failed": 0},
+        {"t_s": 10.0, "step": 1, "target": 2, "users": 2, "in_flight": 2,
+         "started": 5, "ready": 4, "failed": 1},
+        {"t_s": 20.0, "step": None, "target": 0, "users": 0, "in_flight": 0,
+         "started": 4, "ready": 4, "failed": 1},
+    ],
+}
+
+
 def make_small_document() -> dict[str, Any]:
     steps = [StepInfo(0, 1, 0.0, 10.0), StepInfo(1, 2, 10.0, 20.0)]
     config = {**CONFIG, "ladder": [1, 2], "step_time_s": 10.0, "settle_s": 2.0}
-    return make_document(make_small_recorder(), steps=steps, config=config)
+    return make_document(
+        make_small_recorder(), steps=steps, config=config, timeline=SMALL_TIMELINE
+    )
 
 
 def write_doc(path: Path, doc: Any) -> Path:
@@ -165,7 +181,8 @@ def test_document_layout():
     rec = make_recorder()
     doc = make_document(rec)
     assert doc["format"] == FORMAT == "async-session-bench/results"
-    assert doc["version"] == VERSION == 1
+    assert doc["version"] == VERSION == 2
+    assert doc["timeline"] == {"interval_s": None, "samples": []}
     assert doc["histogram"] == {
         "unit": "us",
         "lowest": 1,
@@ -612,7 +629,7 @@ def test_newer_version_is_refused_with_the_upgrade_hint(tmp_path):
     with pytest.raises(ResultsError) as info:
         load_results(path)
     assert str(info.value) == (
-        f"results file {path} was written by a newer harness (format version 99 > 1); "
+        f"results file {path} was written by a newer harness (format version 99 > 2); "
         "upgrade async-session-bench"
     )
 
@@ -632,7 +649,7 @@ def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_version_0_fixture_migrates(monkeypatch):
-    monkeypatch.setattr(results, "_MIGRATIONS", {0: _v0_to_v1})
+    monkeypatch.setattr(results, "_MIGRATIONS", {**results._MIGRATIONS, 0: _v0_to_v1})
     loaded = load_results(FIXTURES / "v0-prerelease.json")
     assert loaded.source_version == 0
     assert loaded.document["version"] == VERSION
@@ -651,7 +668,7 @@ def test_version_0_without_a_migration_is_refused():
 
 
 def test_a_migration_that_chokes_is_a_results_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "_MIGRATIONS", {0: _v0_to_v1})
+    monkeypatch.setattr(results, "_MIGRATIONS", {**results._MIGRATIONS, 0: _v0_to_v1})
     path = write_doc(tmp_path / "r.json", {"format": FORMAT, "version": 0, "steps": [1]})
     with pytest.raises(ResultsError, match="cannot migrate from format version 0") as info:
         load_results(path)
@@ -659,7 +676,7 @@ def test_a_migration_that_chokes_is_a_results_error(tmp_path, monkeypatch):
 
 
 def test_migrated_documents_are_still_validated(tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "_MIGRATIONS", {0: _v0_to_v1})
+    monkeypatch.setattr(results, "_MIGRATIONS", {**results._MIGRATIONS, 0: _v0_to_v1})
     path = write_doc(tmp_path / "r.json", {"format": FORMAT, "version": 0, "steps": []})
     with pytest.raises(ResultsError, match="missing 'histogram'"):
         load_results(path)
@@ -688,9 +705,45 @@ def test_golden_v1_fixture_loads():
     )
 
 
+def test_golden_v1_fixture_migrates_with_an_empty_timeline():
+    loaded = load_results(FIXTURES / "v1-small.json")
+    assert loaded.document["version"] == VERSION
+    assert loaded.document["timeline"] == {"interval_s": None, "samples": []}
+    current = load_results(FIXTURES / "v2-small.json")
+    assert {k: v for k, v in loaded.document.items() if k not in ("timeline", "version")} == {
+        k: v for k, v in current.document.items() if k not in ("timeline", "version")
+    }
+
+
+def test_golden_v2_fixture_keeps_its_timeline():
+    loaded = load_results(FIXTURES / "v2-small.json")
+    assert loaded.source_version == 2
+    assert loaded.document["timeline"] == SMALL_TIMELINE
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda t: t.pop("samples"), "timeline.samples: expected a list, got null"),
+        (lambda t: t.update(interval_s="1"), "timeline.interval_s: expected a number"),
+        (lambda t: t["samples"][1].pop("ready"), "timeline.samples[1]: missing 'ready'"),
+        (lambda t: t["samples"][0].update(failed=-1), "samples[0].failed: expected a count"),
+        (lambda t: t["samples"][2].update(step="x"), "samples[2].step: expected an integer"),
+        (lambda t: t["samples"].append(3), "timeline.samples[3]: expected an object"),
+    ],
+)
+def test_bad_timeline_is_refused(tmp_path, mutate, needle):
+    doc = orjson.loads(dumps(make_small_document()))
+    mutate(doc["timeline"])
+    path = write_doc(tmp_path / "r.json", doc)
+    with pytest.raises(ResultsError, match=re.escape(needle)) as info:
+        load_results(path)
+    assert_one_line_error(info.value, str(path))
+
+
 def test_writer_output_is_pinned():
-    """If this fails on purpose: bump VERSION, keep v1-small.json, add a new golden file."""
-    assert dumps(make_small_document()) == (FIXTURES / "v1-small.json").read_bytes()
+    """If this fails on purpose: bump VERSION, keep the old golden file, add a new one."""
+    assert dumps(make_small_document()) == (FIXTURES / "v2-small.json").read_bytes()
 
 
 # --- fuzz ---------------------------------------------------------------------------
@@ -795,9 +848,10 @@ def test_fuzz_histogram_bytes(seed, _path):
 def regenerate_fixtures() -> None:
     """Create the fixtures that do not exist yet (never overwrite a golden file)."""
     FIXTURES.mkdir(parents=True, exist_ok=True)
+    v2 = FIXTURES / "v2-small.json"
+    if not v2.exists():
+        write_results(v2, make_small_document())
     v1 = FIXTURES / "v1-small.json"
-    if not v1.exists():
-        write_results(v1, make_small_document())
     v0 = FIXTURES / "v0-prerelease.json"
     if not v0.exists():
         doc = orjson.loads(v1.read_bytes())
