@@ -287,6 +287,12 @@ class Harness:
         if self.is_master:
             self.environment.runner.send_message(MSG_DRAIN, {})  # type: ignore[union-attr]
         else:
+            self.request_drain()
+
+    def request_drain(self) -> None:
+        """No new journeys from now on; time spent draining is charged to no step."""
+        if not self.drain_requested:
+            self._account_busy()
             self.drain_requested = True
 
     def drained(self) -> bool:
@@ -399,9 +405,12 @@ class Harness:
         self.step_started = time.monotonic()
 
     def _account_busy(self) -> None:
-        # Integral of in-flight journeys over time, charged to the step in force.
+        # Integral of in-flight journeys over time, charged to the step in force.  The
+        # drain after the last step is not part of any step: charging it to the last
+        # one would report more concurrency than was ever asked for.
         now = time.monotonic()
-        self.recorder.add_busy(self.step_index, self.inflight * (now - self._busy_mark))
+        if not self.drain_requested:
+            self.recorder.add_busy(self.step_index, self.inflight * (now - self._busy_mark))
         self._busy_mark = now
 
     def run_journey(self, user: Any) -> None:
@@ -808,7 +817,7 @@ def _on_step(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _on_drain(environment: Environment, msg: Any, **_: Any) -> None:
-    harness().drain_requested = True
+    harness().request_drain()
 
 
 def _on_delta(environment: Environment, msg: Any, **_: Any) -> None:
@@ -830,7 +839,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
         return
     if isinstance(environment.runner, WorkerRunner):
         # Users are stopped: ship what is left, and say so.
-        h.drain_requested = True
+        h.request_drain()
         if h.orphans.open:
             h.resolve_orphans()
         h.ship(drained=True)
