@@ -698,3 +698,33 @@ def test_polling_is_cheap():
     elapsed = time.perf_counter() - begin
     # Needs to sustain well over 5,000/s alongside HTTP work; 50k in < 1 s is 10x that.
     assert elapsed < 1.0
+
+
+def test_complete_early_from_queue_and_from_a_slot():
+    model = make_model(make_profile(capacity=1))
+    first, second, third = (accept(model, START) for _ in range(3))
+    # `first` holds the only slot; `second` waits in the queue.
+    t = START + DISPATCH + PROV / 2
+    assert state(model, first, t) == ("processing", "provisioning")
+    queued = model.complete_early(second, t)
+    assert queued is not None and (queued.status, queued.session) == ("completed", None)
+    busy = model.complete_early(first, t)
+    assert busy is not None and busy.status == "completed"
+    # The freed slot goes to `third` at once, skipping the completed `second`.
+    assert state(model, third, t) == ("processing", "provisioning")
+    assert model.complete_early(first, t) is None  # no longer in flight
+    assert model.complete_early("no-such-request", t) is None
+    counters = model.counters(t + 10)
+    assert counters["completed_before_ready"] == 2
+    assert counters["queue_length"] == 0 and counters["sessions_ready"] == 1
+    assert truth_of(model, second, t + 10)["outcome"] == "completed_before_ready"
+
+
+def test_faults_counted_per_endpoint():
+    model = make_model(make_profile())
+    model.count_fault("5xx", "status")
+    model.count_fault("5xx", "create")
+    model.count_fault("5xx", "status")
+    counters = model.counters(START)
+    assert counters["faults"] == {"5xx": 3}
+    assert counters["faults_by_endpoint"] == {"status": {"5xx": 2}, "create": {"5xx": 1}}

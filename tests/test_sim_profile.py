@@ -203,3 +203,18 @@ def test_profile_with_provisioning_scale():
     assert profile.phases.provisioning == load_profile("default").phases.provisioning
     with pytest.raises(ProfileError):
         profile_with_provisioning_scale(profile, 0)
+
+
+def test_status_anomalies_belong_to_the_status_endpoint(tmp_path):
+    ok = write(tmp_path, '[faults.status]\nrate_backwards = 0.25\nrate_completed = 0.5\n')
+    faults = load_profile(ok).faults["status"]
+    assert (faults.rate_backwards, faults.rate_completed, faults.rate_unknown_status) == (
+        0.25, 0.5, 0.0
+    )  # fmt: skip
+    for text, key in (
+        ("[faults.create]\nrate_backwards = 0.1\n", "faults.create.rate_backwards"),
+        ("[faults.all]\nrate_completed = 0.1\n", "faults.all.rate_completed"),
+        ("[faults.status]\nrate_completed = 0.6\nrate_backwards = 0.6\n", "add up"),
+    ):
+        with pytest.raises(ProfileError, match=key):
+            load_profile(write(tmp_path, text, "bad.toml"))

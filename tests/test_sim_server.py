@@ -16,7 +16,7 @@ import psutil
 import pytest
 from conftest import assert_error
 
-from bench.simulator.process import SimulatorProcess
+from bench.simulator.process import SimulatorError, SimulatorProcess
 
 
 def create(api: httpx.Client, **session: Any) -> str:
@@ -277,3 +277,77 @@ def test_model_rate_limit_429_carries_bucket_headers(tmp_path, api_key):
         assert refused.headers["ratelimit"].startswith("limit=2, remaining=0, reset=")
         assert refused.headers["ratelimit-policy"] == "2;w=4"
         assert sim.counters()["creates_rejected"] == {"429": 1}
+
+
+# ---------------------------------------------------------------------- status anomalies
+
+
+def answers_until_terminal(api: httpx.Client, request_id: str) -> list[tuple[str, str, bool]]:
+    """(status, phase, has session) of every status answer until a terminal one (bounded)."""
+    seen: list[tuple[str, str, bool]] = []
+    for _ in range(5000):  # a fast-profile request is terminal within ~0.1 s: far below this
+        data = api.get(f"/v1/sessions/async/{request_id}/status").json()["data"]
+        seen.append((data["status"], data["progress"]["current_phase"], "session" in data))
+        if data["status"] in ("ready", "failed", "cancelled", "completed"):
+            return seen
+    raise AssertionError(f"request {request_id} never terminal: {seen[-3:]}")
+
+
+def test_status_anomalies_are_refused_off_the_status_endpoint(no_faults):
+    for table in (
+        {"create": {"rate_backwards": 0.5}},
+        {"status": {"rate_unknown_status": 0.6, "rate_completed": 0.6}},
+        {"status": {"rate_backwards": 1.5}},
+    ):
+        with pytest.raises(SimulatorError, match="400"):
+            no_faults.set_faults(table)
+
+
+def test_unknown_status_while_in_flight_then_the_truth(api, no_faults):
+    before = no_faults.counters()
+    no_faults.set_faults({"status": {"rate_unknown_status": 1.0}})
+    request_id = create(api)
+    seen = answers_until_terminal(api, request_id)
+    # Every in-flight answer is odd; the terminal one is true, so clean-up can still work.
+    assert {s for s, _, _ in seen[:-1]} == {"initializing"}
+    assert seen[-1][0] in ("ready", "failed")
+    counters = no_faults.counters()
+    assert fault_delta(no_faults, before, "unknown_status") == 1  # once per request
+    assert counters["faults_by_endpoint"]["status"]["unknown_status"] >= 1
+
+
+def test_backwards_once_after_a_later_phase(api, no_faults):
+    before = no_faults.counters()
+    no_faults.set_faults({"status": {"rate_backwards": 1.0}})
+    request_id = create(api)
+    seen = answers_until_terminal(api, request_id)
+    rank = {"queued": 0, "provisioning": 1, "configuring": 2}
+    ranks = [3 if s == "ready" else rank[p] for s, p, _ in seen]
+    drops = [i for i in range(1, len(ranks)) if ranks[i] < max(ranks[:i])]
+    assert len(drops) == 1, seen
+    assert not seen[drops[0]][2]  # the backwards answer shows no session
+    assert fault_delta(no_faults, before, "backwards") == 1
+
+
+def test_completed_without_ever_ready_really_ends_the_request(api, no_faults):
+    before = no_faults.counters()
+    no_faults.set_faults({"status": {"rate_completed": 1.0}})
+    request_id = create(api)
+    data = api.get(f"/v1/sessions/async/{request_id}/status").json()["data"]
+    assert (data["status"], "session" in data) == ("completed", False)
+    no_faults.set_faults({})  # the model, not the fault layer, now holds the state
+    data = api.get(f"/v1/sessions/async/{request_id}/status").json()["data"]
+    assert data["status"] == "completed"
+    truth = httpx.get(f"{no_faults.url}/_sim/truth/{request_id}").json()
+    assert truth["outcome"] == "completed_before_ready" and truth["session_id"] is None
+    after = no_faults.counters()
+    assert fault_delta(no_faults, before, "completed") == 1
+    assert after["completed_before_ready"] == before["completed_before_ready"] + 1
+
+
+def test_faults_are_counted_per_endpoint(api, no_faults):
+    before = no_faults.counters()["faults_by_endpoint"].get("billing", {}).get("5xx", 0)
+    no_faults.set_faults({"billing": {"rate_5xx": 1.0}})
+    for _ in range(3):
+        api.get("/v1/billing")
+    assert no_faults.counters()["faults_by_endpoint"]["billing"]["5xx"] == before + 3

@@ -1,4 +1,4 @@
-"""Fault decisions per request (429, 5xx, malformed body, dropped connection, slow answer)."""
+"""Fault decisions per request (429, 5xx, malformed, dropped, slow) and status anomalies."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from bench.simulator.profile import ENDPOINTS, EndpointFaults
 
 # Kinds reported to SessionModel.count_fault and shown by /_sim/counters.
 RATE_LIMITED, SERVER_ERROR, MALFORMED, DROPPED, SLOW = "429", "5xx", "malformed", "drop", "slow"
+# Status anomalies: counted once per request they touched (not per answer), so that a
+# client which stops polling at the first odd answer sees exactly the counted number.
+UNKNOWN_STATUS, BACKWARDS, COMPLETED = "unknown_status", "backwards", "completed"
+UNKNOWN_STATUS_VALUE = "initializing"
 _SERVER_ERRORS = (
     (500, "Internal Server Error"),
     (502, "Bad Gateway"),
@@ -20,6 +24,11 @@ _SERVER_ERRORS = (
 )
 _FIELDS = {f.name for f in dataclasses.fields(EndpointFaults)}
 _RATES = ("rate_429", "rate_5xx", "rate_malformed", "rate_drop")
+STATUS_RATES = ("rate_unknown_status", "rate_backwards", "rate_completed")
+_STATUS_KINDS = dict(zip(STATUS_RATES, (UNKNOWN_STATUS, BACKWARDS, COMPLETED), strict=True))
+# Phase order as a client walks it; `ready` (the status) ranks above every phase.
+_RANK = {"queued": 0, "provisioning": 1, "configuring": 2, "ready": 3}
+_LIVE = frozenset({"pending", "processing"})
 
 
 class FaultConfigError(ValueError):
@@ -54,14 +63,16 @@ class FaultInjector:
     ) -> None:
         self._rng = rng
         self._time_scale = time_scale
+        self.status_faults = StatusFaults(rng)
         self.replace(faults)
 
     def replace(self, faults: Mapping[str, EndpointFaults]) -> None:
         # Endpoints without any fault are left out, so the hot path does no draws for them.
-        rates = (*_RATES, "rate_slow")
+        rates = (*_RATES, "rate_slow", *STATUS_RATES)
         self._table = {
             name: f for name, f in faults.items() if any(getattr(f, r) for r in rates)
         }
+        self.status_faults.replace(self._table.get("status"))
 
     def table(self) -> dict[str, dict[str, float]]:
         return {name: dataclasses.asdict(f) for name, f in self._table.items()}
@@ -114,6 +125,8 @@ def parse_fault_table(body: Any) -> dict[str, EndpointFaults]:
             if key not in _FIELDS:
                 known = ", ".join(sorted(_FIELDS))
                 raise FaultConfigError(f"{where}: unknown field (expected one of {known})")
+            if key in STATUS_RATES and endpoint != "status" and value:
+                raise FaultConfigError(f"{where}: a status anomaly applies to 'status' only")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise FaultConfigError(f"{where}: expected a number, got {value!r}")
             if not math.isfinite(value) or value < 0:
@@ -122,10 +135,97 @@ def parse_fault_table(body: Any) -> dict[str, EndpointFaults]:
                 raise FaultConfigError(f"{where}: a rate must be between 0 and 1, got {value!r}")
             values[key] = float(value)
         faults = EndpointFaults(**values)
-        if sum(getattr(faults, r) for r in _RATES) > 1:
-            raise FaultConfigError(f"{endpoint}: {' + '.join(_RATES)} must be <= 1")
+        for group in (_RATES, STATUS_RATES):
+            if sum(getattr(faults, r) for r in group) > 1:
+                raise FaultConfigError(f"{endpoint}: {' + '.join(group)} must be <= 1")
         table[endpoint] = faults
     return table
+
+
+@dataclass(slots=True)
+class _Tracked:
+    """One request's status anomaly (None: spared) and what has been answered so far."""
+
+    kind: str | None
+    highest: int = 0  # rank of the furthest phase answered (the create answer is `queued`)
+    fired: bool = False  # the anomaly has shown (and been counted)
+
+
+class StatusFaults:
+    """Per-request status anomalies on the status endpoint: unknown value, backwards, completed.
+
+    Unlike the per-answer faults above, each is drawn once per request (at its first poll
+    while switched on) and keeps to that request, because what it imitates is a request
+    whose story is odd, not a flaky wire:
+
+    * unknown_status: every answer while the request is in flight carries a status outside
+      the spec (UNKNOWN_STATUS_VALUE); once it is terminal the truth shows again, so a
+      client's clean-up can still find the session.
+    * backwards: once an answer has shown provisioning or configuring, the next answer
+      shows the phase before it (status `pending` for queued), once; the session is not shown.
+    * completed: at the first poll while in flight the model really ends the request as
+      `completed` (no session, slot freed): `completed` without ever `ready`.
+
+    Replacing the table forgets every draw.  Memory: one small record per request polled
+    while a status anomaly is switched on.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._rates: tuple[float, ...] = (0.0, 0.0, 0.0)
+        self._requests: dict[str, _Tracked] = {}
+
+    def replace(self, spec: EndpointFaults | None) -> None:
+        self._rates = tuple(getattr(spec, r) for r in STATUS_RATES) if spec else (0.0, 0.0, 0.0)
+        self._requests = {}
+
+    @property
+    def active(self) -> bool:
+        return any(self._rates)
+
+    def track(self, request_id: str) -> _Tracked:
+        tracked = self._requests.get(request_id)
+        if tracked is None:
+            kind = None
+            u = self._rng.random()
+            for rate_name, rate in zip(STATUS_RATES, self._rates, strict=True):
+                if u < rate:
+                    kind = _STATUS_KINDS[rate_name]
+                    break
+                u -= rate
+            tracked = self._requests[request_id] = _Tracked(kind)
+        return tracked
+
+    @staticmethod
+    def wants_completion(tracked: _Tracked, status: str) -> bool:
+        """Whether the model should end this request as completed now (the caller counts it)."""
+        return tracked.kind == COMPLETED and not tracked.fired and status in _LIVE
+
+    def rewrite(self, tracked: _Tracked, body: dict[str, Any]) -> str | None:
+        """Apply the request's anomaly to a status body in place; the kind to count, if new."""
+        data = body["data"]
+        status = data["status"]
+        phase = data.get("progress", {}).get("current_phase", "")
+        counted = None
+        if tracked.kind == UNKNOWN_STATUS and status in _LIVE:
+            data["status"] = UNKNOWN_STATUS_VALUE
+            if not tracked.fired:
+                tracked.fired, counted = True, UNKNOWN_STATUS
+            return counted
+        if tracked.kind == COMPLETED and status == "completed" and not tracked.fired:
+            tracked.fired = True
+            return COMPLETED
+        rank = _RANK["ready"] if status == "ready" else _RANK.get(phase, 0)
+        if tracked.kind == BACKWARDS and not tracked.fired and tracked.highest in (1, 2):
+            back = tracked.highest - 1
+            back_phase = next(p for p, r in _RANK.items() if r == back)
+            data["status"] = "pending" if back == 0 else "processing"
+            data["progress"] = {"current_phase": back_phase}
+            data.pop("session", None)
+            tracked.fired = True
+            return BACKWARDS
+        tracked.highest = max(tracked.highest, rank)
+        return None
 
 
 def format_retry_after(seconds: float, time_scale: float) -> str:
@@ -136,15 +236,21 @@ def format_retry_after(seconds: float, time_scale: float) -> str:
 
 
 __all__ = [
+    "BACKWARDS",
+    "COMPLETED",
     "DROPPED",
     "MALFORMED",
     "NO_FAULT",
     "RATE_LIMITED",
     "SERVER_ERROR",
     "SLOW",
+    "STATUS_RATES",
+    "UNKNOWN_STATUS",
+    "UNKNOWN_STATUS_VALUE",
     "Fault",
     "FaultConfigError",
     "FaultInjector",
+    "StatusFaults",
     "format_retry_after",
     "parse_fault_table",
 ]

@@ -255,6 +255,7 @@ class SessionModel:
         self._cancelled = 0
         self._completed_early = 0
         self._faults: Counter[str] = Counter()
+        self._faults_by_endpoint: dict[str, Counter[str]] = {}
         anomalies = profile.anomalies
         self._anomaly_rates = (
             ("unknown_status", anomalies.unknown_status_rate),
@@ -597,6 +598,31 @@ class SessionModel:
         self._polls += 1
         return rec.view
 
+    def complete_early(self, request_id: str, now: float) -> AsyncRequestView | None:
+        """End a request still in flight as `completed`, never ready (a status anomaly).
+
+        Returns its new view, or None when the request is unknown or no longer in flight.
+        """
+        self.advance(now)
+        rec = self._requests.get(request_id)
+        if rec is None:
+            return None
+        t = self._now
+        if rec.state == _QUEUED:
+            # Not holding a slot yet: leave the pending count (the queue skips it lazily).
+            self._pending -= 1
+            rec.state = _COMPLETED_EARLY
+            rec.epoch += 1
+            self._active.pop(rec.request_id, None)
+            self._set(rec, "completed", rec.phase, t)
+        elif rec.state in (_PROVISIONING, _CONFIGURING):
+            self._terminate(rec, _COMPLETED_EARLY, "completed", t)
+            self._dispatch(t)
+        else:
+            return None
+        self._completed_early += 1
+        return rec.view
+
     def get_session(self, session_id: str, now: float) -> SessionView | None:
         self.advance(now)
         rec = self._sessions.get(session_id)
@@ -692,11 +718,14 @@ class SessionModel:
             "busy_slots": self._busy,
             "provisioning": self._provisioning,
             "faults": dict(self._faults),
+            "faults_by_endpoint": {e: dict(c) for e, c in self._faults_by_endpoint.items()},
         }
 
-    def count_fault(self, kind: str) -> None:
+    def count_fault(self, kind: str, endpoint: str | None = None) -> None:
         """The HTTP layer reports each injected fault here, so the counters include them."""
         self._faults[kind] += 1
+        if endpoint is not None:
+            self._faults_by_endpoint.setdefault(endpoint, Counter())[kind] += 1
 
     def _time(self, t: float) -> dict[str, float]:
         return {"t": t - self.start_mono, "wall": self._wall(t)}

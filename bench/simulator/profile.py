@@ -54,6 +54,11 @@ class EndpointFaults:
     rate_drop: float = 0.0
     rate_slow: float = 0.0
     slow_s: float = 5.0  # unscaled seconds
+    # Status anomalies, "status" endpoint only: per-request probabilities, drawn when a
+    # request is first polled (see faults.StatusFaults); at most one kind per request.
+    rate_unknown_status: float = 0.0  # a status outside the spec while the request is live
+    rate_backwards: float = 0.0  # one answer with an earlier phase than already answered
+    rate_completed: float = 0.0  # `completed` without ever `ready` (really ends the request)
 
 
 @dataclass(frozen=True)
@@ -319,8 +324,18 @@ class _Reader:
 
 
 def _faults(reader: _Reader) -> dict[str, EndpointFaults]:
-    def one(r: _Reader, base: EndpointFaults) -> EndpointFaults:
-        result = EndpointFaults(
+    def one(r: _Reader, base: EndpointFaults, *, status: bool = False) -> EndpointFaults:
+        if status:
+            # Status anomalies make sense on the status endpoint only; elsewhere (and in
+            # `[faults.all]`) they stay unread, so done() refuses them as unknown keys.
+            base = dataclasses.replace(
+                base,
+                rate_unknown_status=r.rate("rate_unknown_status", base.rate_unknown_status),
+                rate_backwards=r.rate("rate_backwards", base.rate_backwards),
+                rate_completed=r.rate("rate_completed", base.rate_completed),
+            )
+        result = dataclasses.replace(
+            base,
             rate_429=r.rate("rate_429", base.rate_429),
             retry_after_s=r.number("retry_after_s", base.retry_after_s),
             rate_5xx=r.rate("rate_5xx", base.rate_5xx),
@@ -329,6 +344,9 @@ def _faults(reader: _Reader) -> dict[str, EndpointFaults]:
             rate_slow=r.rate("rate_slow", base.rate_slow),
             slow_s=r.number("slow_s", base.slow_s),
         )
+        anomalies = result.rate_unknown_status + result.rate_backwards + result.rate_completed
+        if anomalies > 1:
+            raise r.error("rate_completed", "status anomaly rates must add up to <= 1")
         r.done()
         return result
 
@@ -338,7 +356,7 @@ def _faults(reader: _Reader) -> dict[str, EndpointFaults]:
     for endpoint in ENDPOINTS:
         base = common or EndpointFaults()
         if reader.has(endpoint):
-            result[endpoint] = one(reader.sub(endpoint), base)
+            result[endpoint] = one(reader.sub(endpoint), base, status=endpoint == "status")
         elif common is not None:
             result[endpoint] = common
     for key in reader.table:

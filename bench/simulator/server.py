@@ -30,7 +30,7 @@ from bench.simulator.faults import (
     format_retry_after,
     parse_fault_table,
 )
-from bench.simulator.model import EndResult, Rejected, SessionModel
+from bench.simulator.model import AsyncRequestView, EndResult, Rejected, SessionModel
 from bench.simulator.profile import Profile
 from bench.simulator.validate import MAX_BODY_BYTES, InputError, parse_create_body, parse_list_query
 
@@ -147,14 +147,16 @@ class SimulatorApp:
             fault = self.injector.decide(name)
             if fault is NO_FAULT:
                 return await impl(request)
-            return await self._with_fault(request, fault, impl)
+            return await self._with_fault(request, fault, impl, name)
 
         return handler
 
     async def _with_fault(
-        self, request: web.Request, fault: Fault, impl: Handler
+        self, request: web.Request, fault: Fault, impl: Handler, endpoint: str
     ) -> web.StreamResponse:
-        count = self.model.count_fault
+        def count(kind: str) -> None:
+            self.model.count_fault(kind, endpoint)
+
         if fault.delay_s:
             count(SLOW)
             await self._sleep(fault.delay_s)
@@ -225,9 +227,13 @@ class SimulatorApp:
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
         request_id = request.match_info["request_id"]
-        view = self.model.request(request_id, self._clock())
+        now = self._clock()
+        view = self.model.request(request_id, now)
         if view is None:
             return _error(404, "Async request not found")
+        anomalies = self.injector.status_faults
+        if anomalies.active:
+            return self._anomalous_status(request_id, view, now)
         cached = self._status_cache.get(request_id)
         if cached is not None and cached[0] is view:
             body = cached[1]
@@ -235,6 +241,20 @@ class SimulatorApp:
             body = orjson.dumps(bodies.async_status(view))
             self._status_cache[request_id] = (view, body)
         return web.Response(body=body, content_type=_JSON)
+
+    def _anomalous_status(
+        self, request_id: str, view: AsyncRequestView, now: float
+    ) -> web.Response:
+        """A status answer through the status anomalies (off the cached fast path)."""
+        anomalies = self.injector.status_faults
+        tracked = anomalies.track(request_id)
+        if anomalies.wants_completion(tracked, view.status):
+            view = self.model.complete_early(request_id, now) or view
+        body = bodies.async_status(view)
+        kind = anomalies.rewrite(tracked, body)
+        if kind is not None:
+            self.model.count_fault(kind, "status")
+        return _json(200, body)
 
     async def _get_session(self, request: web.Request) -> web.StreamResponse:
         view = self.model.get_session(request.match_info["session_id"], self._clock())
