@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from bench.report import command as _report
+
 if TYPE_CHECKING:
     from bench.simulator.server import ServerOptions
 
@@ -115,6 +117,12 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_simulate_arguments,
         options=simulate_options,
         run=simulate,
+    ),
+    "report": Command(
+        help=_report.HELP,
+        add_arguments=_report.add_arguments,
+        options=_report.options,
+        run=_report.run,
     ),
 }
 

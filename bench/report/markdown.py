@@ -1,0 +1,53 @@
+"""summary.md (pure): the headline, per-step table and warnings, fit for a CI job summary."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bench.report.data import RunData
+from bench.report.tables import STEP_HEADER, headline, resolution, run_facts, step_rows
+from bench.report.warnings import ReportWarning
+
+# Characters Markdown (and GitHub's HTML-in-Markdown) would interpret; strings from
+# the target or the command line are shown literally.
+_SPECIAL = re.compile(r"([\\`*_\[\]|<>#!~&])")
+
+
+def escape(value: str) -> str:
+    """Markdown-safe literal text on one line."""
+    return _SPECIAL.sub(r"\\\1", " ".join(value.split()))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(escape(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def run_section(data: RunData, warnings: Sequence[ReportWarning], *, level: int = 2) -> list[str]:
+    h = "#" * level
+    top = headline(data)
+    lines = [f"{h} {escape(data.release)} on {escape(data.target_label)}", ""]
+    lines += [f"**{escape(top.capacity)}**", "", escape(top.knee), "",
+              f"SLO: {escape(top.slo)}.", ""]
+    lines += [", ".join(f"{escape(k)}: {escape(v)}" for k, v in run_facts(data)), ""]
+    lines += _table(STEP_HEADER, step_rows(data))
+    lines += ["", escape(resolution(data)), ""]
+    if warnings:
+        lines += [f"{h}# Warnings", ""]
+        lines += [f"- {escape(w.message)} *Fix:* {escape(w.fix)}" for w in warnings]
+        lines.append("")
+    return lines
+
+
+def summary_markdown(runs: Sequence[tuple[RunData, Sequence[ReportWarning]]]) -> str:
+    lines = ["# Async-session benchmark report", ""]
+    for data, warnings in runs:
+        lines += run_section(data, warnings)
+    lines.append("Plots, per-metric tables and outcome counts: report.html.")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["escape", "summary_markdown"]
