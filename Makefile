@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup benchmark test lint
+.PHONY: setup chromium benchmark test lint
 
 $(BIN)/bench: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,13 +13,22 @@ $(BIN)/bench: pyproject.toml
 
 setup: $(BIN)/bench
 
+# The report tests open the HTML in a real headless Chromium (Debian's package).
+# Installed only when missing, and only where apt-get can run (root on Debian/Ubuntu).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  echo "note: chromium not installed; the report's browser test will be skipped"
+
 # The main job: a short real ladder against the embedded simulator (about 2 minutes),
 # ending in reports/<run-id>/ with the results file and HDR interval logs.
 benchmark: setup
 	$(BIN)/locust -f locustfiles/async_sessions.py --headless --only-summary \
 		--ladder 1,2,4,8,16 --step-time 15 --settle 3 --release local-demo
 
-test: setup
+test: setup chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
