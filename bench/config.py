@@ -51,6 +51,7 @@ class HarnessConfig:
     protocol_error_threshold: float
     journey_log: bool = False
     progress_interval: float = 10.0  # seconds between progress lines; 0 = none
+    report: bool = True  # build the report into the results folder at the end
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -183,6 +184,7 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
         ),
         protocol_error_threshold=threshold,
         journey_log=bool(getattr(options, "journey_log", False)),
+        report=not bool(getattr(options, "no_report", False)),
         progress_interval=number(
             "progress-interval", getattr(options, "progress_interval", 10.0), minimum=0,
             strict=False,

@@ -113,6 +113,8 @@ def add_options(parser: Any) -> None:
         help="Fraction of protocol-error journeys above which the run is broken (default 0.01).")
     add("--journey-log", action="store_true", default=False,
         help="Also write every journey's estimates to journeys.jsonl.")
+    add("--no-report", action="store_true", default=False,
+        help="Do not build the report (report.html, plots, summary.md) at the end of the run.")
     add("--progress-interval", type=_seconds("progress-interval", zero_ok=True), default=10.0,
         help="Seconds between progress lines on the log (default 10; 0: none).")  # fmt: skip
 
@@ -549,6 +551,8 @@ class Harness:
         code, why = self._exit_code()
         document = self._document(run, now, code, why, reason)
         self._write(document)
+        if self.config.report:
+            self._report()
         self.environment.process_exit_code = code
         log.info("run %s finished: %s (exit code %d)", run.id, why, code)
 
@@ -669,6 +673,19 @@ class Harness:
             cleanup=self.cleanup_report,
             timeline=run.timeline.to_document(),
         )
+
+    def _report(self) -> None:
+        """Build the report next to the results; a failure costs the report, never the data."""
+        from bench.report import build_report
+
+        directory = self.results_dir()
+        try:
+            html = build_report([directory / "results.json"], directory)
+        except Exception as exc:  # any bug in the report must not turn a good run into a crash
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            log.error("report not built (the results are kept): %s", first)
+            return
+        log.info("report written to %s", html)
 
     def results_dir(self) -> Path:
         assert self.run is not None

@@ -84,6 +84,10 @@ def test_embedded_simulator_run_is_clean(tmp_path):
     assert doc["cleanup"] == {**doc["cleanup"], "left_alive": 0, "sweep_ok": True}
     assert [s["target_concurrency"] for s in doc["steps"]] == [1, 2]
     assert_timeline_accounts_for_every_journey(doc)
+    # The report is built at the end of the run, next to the results.
+    assert "release: r1" in (out / "summary.md").read_text()
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert (out / "plots" / "ready_percentiles.png").stat().st_size > 0
     # HDR interval logs, one per recorded metric, in the standard text format.
     ready_log = (out / "hlog" / "ready.hlog").read_text()
     assert ready_log.startswith("#[Histogram log format version 1.3]")
@@ -139,9 +143,12 @@ def test_non_loopback_host_needs_max_sessions():
 
 def test_unreachable_target_has_its_own_exit_code(tmp_path):
     host = f"http://127.0.0.1:{free_port()}"
-    proc = locust(*SHORT, "--host", host, "--results-dir", str(tmp_path / "run"))
+    out = tmp_path / "run"
+    proc = locust(*SHORT, "--host", host, "--results-dir", str(out), "--no-report")
     assert proc.returncode == exitcodes.TARGET_UNREACHABLE, proc.stderr[-2000:]
-    doc = load_results(tmp_path / "run" / "results.json").document
+    doc = load_results(out / "results.json").document
+    names = {p.name for p in out.iterdir()}
+    assert "results.json" in names and not names & {"report.html", "summary.md", "plots"}
     outcomes = doc["totals"]["outcomes"]
     assert outcomes["create_error"] == doc["totals"]["journeys"] > 0
 
