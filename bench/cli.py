@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from bench import run as _run
 from bench.report import command as _report
 
 if TYPE_CHECKING:
@@ -123,6 +124,12 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_report.add_arguments,
         options=_report.options,
         run=_report.run,
+    ),
+    "run": Command(
+        help="a whole headless benchmark: Locust run, results, report, SLO gates, comparison",
+        add_arguments=_run.add_arguments,
+        options=_run.options,
+        run=_run.run,
     ),
 }
 

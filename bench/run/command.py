@@ -1,0 +1,65 @@
+"""The Locust command line of a `bench run` (pure: options + run folder -> argv)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from bench.config import API_KEY_ENV
+from bench.run.options import RunOptions
+
+CSV_PREFIX = "locust"  # Locust writes locust_stats.csv, locust_stats_history.csv, ...
+
+
+def locust_command(options: RunOptions, run_dir: Path, python: str) -> list[str]:
+    """argv for the headless Locust run that writes its results into `run_dir`.
+
+    The API key never appears here: Locust's processes read it from the environment.
+    `--only-summary` drops Locust's periodic stats table (the harness prints its own
+    progress line, which is far shorter); the final summary is kept.
+    """
+    argv = [
+        python, "-m", "locust",
+        "-f", str(options.locustfile),
+        "--headless", "--only-summary",
+        "--csv", str(run_dir / CSV_PREFIX),
+        "--results-dir", str(run_dir),
+        # `bench run` builds the report itself, with the thresholds' SLO, into report/.
+        "--no-report",
+    ]  # fmt: skip
+    given = dict(options.harness_args)
+    # The folder name carries the release, so the results must carry the same label.
+    given["--release"] = options.release
+    for flag, value in given.items():
+        argv += [flag, value]
+    if options.journey_log:
+        argv.append("--journey-log")
+    if options.host:
+        argv += ["--host", options.host]
+    if options.processes is not None:
+        argv += ["--processes", str(options.processes)]
+    if options.expect_workers is not None:
+        argv += [
+            "--master",
+            "--expect-workers", str(options.expect_workers),
+            "--master-bind-host", options.master_bind_host,
+            "--master-bind-port", str(options.master_bind_port),
+        ]  # fmt: skip
+    return argv
+
+
+def child_environment(options: RunOptions, environ: Mapping[str, str]) -> dict[str, str]:
+    """The Locust process's environment.
+
+    Against the embedded simulator no real key is needed, so none is handed down: a
+    key that is not there cannot leak into a simulator run's logs or files.
+    """
+    env = dict(environ)
+    if not options.host:
+        env.pop(API_KEY_ENV, None)
+    # Line-buffered output from the child, so progress lines arrive as they are logged.
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+__all__ = ["CSV_PREFIX", "child_environment", "locust_command"]

@@ -1,0 +1,235 @@
+"""`bench run`'s arguments and their validation into a frozen RunOptions (no Locust import).
+
+The harness options are the plugin's own (bench/plugin.py `add_options`): `bench run`
+accepts the same names, passes on only those the user gave (so the plugin's defaults
+stay the single source of truth) and validates them up front with bench.config, so a
+typo costs an `Error: ...` line, not a started simulator and a wasted ladder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.config import ConfigError, HarnessConfig, from_options
+from bench.thresholds import Thresholds, ThresholdsError, load_thresholds
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_LOCUSTFILE = ROOT / "locustfiles" / "async_sessions.py"
+
+# The plugin's defaults (bench/plugin.py add_options), used only to validate the
+# combination before the run; tests/test_run_command.py checks they still match.
+HARNESS_DEFAULTS: dict[str, Any] = {
+    "poll_interval": 0.25,
+    "ladder": "1,2,4,8",
+    "step_time": 30.0,
+    "settle": 5.0,
+    "ready_timeout": 60.0,
+    "session_config": "",
+    "hold": 0.0,
+    "max_sessions": 0,
+    "release": "unlabelled",
+    "sim_profile": "default",
+    "sim_time_scale": 0.0,
+    "max_poll_errors": 5,
+    "protocol_error_threshold": 0.01,
+    "journey_log": False,
+    "progress_interval": 10.0,
+}
+
+# (flag, dest, metavar, help) of every harness option passed through as `--flag VALUE`,
+# in the order the command line is built.
+HARNESS_VALUE_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("--ladder", "ladder", "N,N,...", "concurrency steps, e.g. 1,2,4,8,16 (default 1,2,4,8)"),
+    ("--step-time", "step_time", "S", "seconds each step is held (default 30)"),
+    ("--settle", "settle", "S", "warm-up seconds at the start of each step (default 5)"),
+    ("--poll-interval", "poll_interval", "S", "seconds between status polls (default 0.25)"),
+    ("--ready-timeout", "ready_timeout", "S", "seconds from create to ready (default 60)"),
+    ("--hold", "hold", "S", "seconds a ready session is kept before it is ended (default 0)"),
+    ("--session-config", "session_config", "FILE", "JSON create body (default: the API doc's)"),
+    ("--max-sessions", "max_sessions", "N",
+     "cap on sessions created (required for a non-loopback --host)"),
+    ("--release", "release", "LABEL",
+     "release label; results go to REPORTS/LABEL/RUN-ID/ (default unlabelled)"),
+    ("--sim-profile", "sim_profile", "NAME|FILE",
+     "embedded simulator profile when no --host: default, fast, flaky or a .toml"),
+    ("--sim-time-scale", "sim_time_scale", "F", "embedded simulator time scale (0: the profile's)"),
+    ("--max-poll-errors", "max_poll_errors", "N", "consecutive failed polls before poll_error"),
+    ("--protocol-error-threshold", "protocol_error_threshold", "F",
+     "fraction of protocol errors above which the run is broken (default 0.01)"),
+    ("--progress-interval", "progress_interval", "S",
+     "seconds between progress lines (default 10; 0: none)"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `bench run` needs, validated."""
+
+    config: HarnessConfig  # the harness configuration the run will use (for budgets)
+    harness_args: tuple[tuple[str, str], ...]  # (flag, value) the user gave, in a fixed order
+    journey_log: bool
+    host: str | None
+    release: str
+    reports_dir: Path
+    locustfile: Path
+    processes: int | None = None
+    expect_workers: int | None = None
+    master_bind_host: str = "127.0.0.1"
+    master_bind_port: int = 5557
+    baseline: Path | None = None
+    thresholds: Thresholds | None = None
+    thresholds_path: Path | None = None
+    compare_thresholds: Path | None = None
+    force: bool = False
+    report: bool = True
+
+    @property
+    def time_budget_s(self) -> float:
+        """A generous upper bound on the Locust run: ladder + drain + start-up + shutdown.
+
+        The watchdog stops Locust past this, so a hung run cannot hold a CI runner.
+        """
+        config = self.config
+        waiting = 600.0 if self.expect_workers else 0.0  # external workers may start late
+        return config.ladder.duration + config.drain_timeout + 15.0 + 120.0 + waiting
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    target = p.add_argument_group("target")
+    target.add_argument("--host", default=None, metavar="URL",
+                        help="provider base URL (key from ANCHOR_API_KEY); default: start the "
+                        "embedded simulator on loopback")  # fmt: skip
+    harness = p.add_argument_group("harness (passed to the Locust plugin as given)")
+    for flag, dest, metavar, text in HARNESS_VALUE_OPTIONS:
+        harness.add_argument(flag, dest=dest, default=None, metavar=metavar, help=text)
+    harness.add_argument("--journey-log", action="store_true", default=False,
+                         help="also write every journey's estimates to journeys.jsonl")  # fmt: skip
+    locust = p.add_argument_group("Locust")
+    locust.add_argument("--processes", type=int, default=None, metavar="N",
+                        help="Locust --processes: fork N worker processes (-1: one per core)")
+    locust.add_argument("--expect-workers", type=int, default=None, metavar="N",
+                        help="run as a Locust master and wait for N external workers")
+    locust.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDR",
+                        help="with --expect-workers: address workers connect to "
+                        "(default %(default)s; 0.0.0.0 in a container)")  # fmt: skip
+    locust.add_argument("--master-bind-port", type=int, default=5557, metavar="PORT",
+                        help="with --expect-workers: port (default %(default)s)")
+    locust.add_argument("--locustfile", default=str(DEFAULT_LOCUSTFILE), metavar="FILE",
+                        help="locustfile (default: the harness's async_sessions.py)")
+    out = p.add_argument_group("output and verdicts")
+    out.add_argument("--reports-dir", default="reports", metavar="DIR",
+                     help="root of the run folders (default %(default)s)")
+    out.add_argument("--baseline", default=None, metavar="FILE|DIR",
+                     help="compare with this baseline results file or folder after the run")
+    out.add_argument("--thresholds", default=None, metavar="FILE",
+                     help="SLO thresholds (TOML) checked after the run; a miss exits 3")
+    out.add_argument("--compare-thresholds", default=None, metavar="FILE",
+                     help="comparison thresholds passed to bench compare")
+    out.add_argument("--force", action="store_true",
+                     help="compare even when the runs are not comparable")
+    out.add_argument("--no-report", dest="report", action="store_false",
+                     help="skip the HTML/PNG report (results and verdicts still written)")
+
+
+def _usage(message: str) -> Exception:
+    # Imported here, not at the top: bench.cli imports this package to register `run`.
+    from bench.cli import UsageError
+
+    return UsageError(message)
+
+
+def _harness_namespace(args: argparse.Namespace) -> argparse.Namespace:
+    values = dict(HARNESS_DEFAULTS)
+    for _, dest, _, _ in HARNESS_VALUE_OPTIONS:
+        given = getattr(args, dest)
+        if given is not None:
+            values[dest] = given
+    values["journey_log"] = bool(args.journey_log)
+    values["host"] = args.host
+    values["results_dir"] = ""
+    return argparse.Namespace(**values)
+
+
+def _existing(path: str | None, flag: str) -> Path | None:
+    if path is None:
+        return None
+    resolved = Path(path)
+    if not resolved.exists():
+        raise _usage(f"{flag}: {path} does not exist")
+    return resolved
+
+
+def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
+    """Validate `bench run`'s arguments (and the environment's key) into RunOptions."""
+    try:
+        config = from_options(_harness_namespace(args), environ)
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
+    if config.host is None:
+        _check_profile(config)
+    if args.processes is not None and (args.processes == 0 or args.processes < -1):
+        raise _usage(
+            f"--processes must be at least 1 (or -1: one per core), got {args.processes}"
+        )
+    if args.expect_workers is not None:
+        if args.expect_workers < 1:
+            raise _usage(f"--expect-workers must be at least 1, got {args.expect_workers}")
+        if args.processes is not None:
+            raise _usage("--processes and --expect-workers exclude each other")
+    if not 1 <= args.master_bind_port <= 65535:
+        raise _usage(f"--master-bind-port must be 1..65535, got {args.master_bind_port}")
+    locustfile = Path(args.locustfile)
+    if not locustfile.is_file():
+        raise _usage(f"--locustfile: {locustfile} is not a file")
+    thresholds_path = _existing(args.thresholds, "--thresholds")
+    thresholds = None
+    if thresholds_path is not None:
+        try:
+            thresholds = load_thresholds(thresholds_path)
+        except ThresholdsError as exc:
+            raise _usage(str(exc)) from None
+    harness_args = tuple(
+        (flag, str(getattr(args, dest)))
+        for flag, dest, _, _ in HARNESS_VALUE_OPTIONS
+        if getattr(args, dest) is not None
+    )
+    return RunOptions(
+        config=config,
+        harness_args=harness_args,
+        journey_log=bool(args.journey_log),
+        host=config.host,
+        release=config.release,
+        reports_dir=Path(args.reports_dir),
+        locustfile=locustfile,
+        processes=args.processes,
+        expect_workers=args.expect_workers,
+        master_bind_host=args.master_bind_host,
+        master_bind_port=args.master_bind_port,
+        baseline=_existing(args.baseline, "--baseline"),
+        thresholds=thresholds,
+        thresholds_path=thresholds_path,
+        compare_thresholds=_existing(args.compare_thresholds, "--compare-thresholds"),
+        force=bool(args.force),
+        report=bool(args.report),
+    )
+
+
+def _check_profile(config: HarnessConfig) -> None:
+    """Load the simulator profile now: a bad name is a usage error before anything starts."""
+    from bench.simulator.profile import ProfileError, load_profile
+
+    scale = config.simulator_time_scale
+    if scale is not None and not (math.isfinite(scale) and scale > 0):
+        raise _usage(f"--sim-time-scale must be a number > 0, got {scale}")
+    try:
+        load_profile(config.simulator_profile, time_scale=scale)
+    except ProfileError as exc:
+        raise _usage(f"--sim-profile: {exc}") from None
+
+
+__all__ = ["HARNESS_DEFAULTS", "HARNESS_VALUE_OPTIONS", "RunOptions", "add_arguments", "options"]

@@ -1,0 +1,56 @@
+"""`bench run` end to end: run folder -> Locust child -> post-processing -> exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from bench.config import API_KEY_ENV
+from bench.run.command import child_environment, locust_command
+from bench.run.execute import execute
+from bench.run.options import RunOptions
+from bench.run.post import finish
+from bench.runinfo import new_run_id
+
+
+def new_run_dir(options: RunOptions) -> Path:
+    """reports/<release>/<run-id>/, created now so Locust's CSV and our log have a home.
+
+    The plugin stamps its own run id into the results; post-processing renames the
+    folder to that id afterwards so the two agree.
+    """
+    from bench.cli import UsageError  # here: bench.cli imports this package
+
+    run_dir = options.reports_dir / options.release / new_run_id()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise UsageError(f"--reports-dir: cannot create {run_dir} ({exc.strerror})") from None
+    return run_dir
+
+
+def run(options: RunOptions, environ: Mapping[str, str] | None = None) -> int:
+    """One whole headless benchmark; returns the exit code (see bench/run/post.py)."""
+    env = os.environ if environ is None else environ
+    run_dir = new_run_dir(options)
+    argv = locust_command(options, run_dir, sys.executable)
+    target = options.host or f"the embedded simulator ({options.config.simulator_profile})"
+    ladder = options.config.ladder
+    print(
+        f"bench run: {len(ladder.levels)} steps x {ladder.step_time:g} s against {target}; "
+        f"writing to {run_dir}",
+        flush=True,
+    )
+    execution = execute(
+        argv,
+        child_environment(options, env),
+        run_dir / "locust.log",
+        budget_s=options.time_budget_s,
+        secrets=[env.get(API_KEY_ENV, "")],
+    )
+    return finish(options, run_dir, execution, env)
+
+
+__all__ = ["new_run_dir", "run"]
