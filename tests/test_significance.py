@@ -1,0 +1,217 @@
+"""bench.significance: hand-checked cases, brute-force references, calibration over seeds."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from bench.significance import (
+    EXACT_MANN_WHITNEY_MAX_N,
+    buckets_of,
+    fisher_exact,
+    holm,
+    mann_whitney,
+    min_runs_per_side,
+    pooled_cut,
+    proportion_test,
+    quantile_test,
+    two_proportion_z,
+)
+from bench.stats import Buckets, quantile
+
+# --- Mann-Whitney U ---------------------------------------------------------------------
+
+
+def midranks(values: list[float]) -> list[float]:
+    """Textbook midranks, written independently of the bucket walk under test."""
+    order = sorted(values)
+    return [
+        (order.index(v) + 1 + len(order) - order[::-1].index(v)) / 2.0 for v in values
+    ]
+
+
+def brute_force_mw(a: list[float], b: list[float]) -> tuple[float, float]:
+    """U of a and the exact two-sided p by enumerating every split of the pooled sample."""
+    pooled = a + b
+    ranks = midranks(pooled)
+    n_a = len(a)
+    offset = n_a * (n_a + 1) / 2
+    u = sum(ranks[:n_a]) - offset
+    centre = n_a * len(b) / 2
+    splits = list(itertools.combinations(range(len(pooled)), n_a))
+    observed = abs(u - centre) - 1e-9
+    extreme = sum(1 for s in splits if abs(sum(ranks[i] for i in s) - offset - centre) >= observed)
+    return u, extreme / len(splits)
+
+
+def test_mann_whitney_hand_computed_with_ties():
+    # Pooled: 1 | 2 2 2 | 3 | 4 4 | 5 | 6 7 8.  Midranks of a = 1, 3, 3, 5, 8 -> R = 20,
+    # U = 20 - 5*6/2 = 5.  Tie groups of 3 and 2.
+    a, b = [1, 2, 2, 3, 5], [2, 4, 4, 6, 7, 8]
+    result = mann_whitney(buckets_of(a), buckets_of(b))
+    assert result.statistic == 5.0
+    assert result.effect == pytest.approx(5 / 30)
+    assert result.method == "mann-whitney exact"
+    # 32 of the C(11, 5) = 462 splits are at least as far from U = 15 (enumerated below).
+    assert result.p_value == pytest.approx(32 / 462)
+    assert (result.statistic, result.p_value) == pytest.approx(brute_force_mw(a, b))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mann_whitney_exact_matches_brute_force_on_small_tied_samples(seed):
+    rng = random.Random(seed)
+    n_a, n_b = rng.randint(1, 7), rng.randint(1, 7)
+    a = [rng.randint(1, 5) for _ in range(n_a)]  # few values: many ties
+    b = [rng.randint(1, 6) for _ in range(n_b)]
+    result = mann_whitney(buckets_of(a), buckets_of(b))
+    u, p = brute_force_mw(a, b)
+    assert result.statistic == pytest.approx(u)
+    assert result.p_value == pytest.approx(p)
+
+
+def test_mann_whitney_normal_approximation_against_hand_formula():
+    # 20 + 20 samples with ties, beyond the exact limit: check z by hand.
+    a = [1] * 5 + [2] * 5 + [3] * 10
+    b = [2] * 5 + [3] * 5 + [4] * 10
+    assert len(a) + len(b) > EXACT_MANN_WHITNEY_MAX_N
+    result = mann_whitney(buckets_of(a), buckets_of(b))
+    # Pooled: 1 x5 (midrank 3), 2 x10 (10.5), 3 x15 (23), 4 x10 (35.5).
+    r_a = 5 * 3 + 5 * 10.5 + 10 * 23
+    u = r_a - 20 * 21 / 2
+    ties = sum(t**3 - t for t in (5, 10, 15, 10))
+    var = 20 * 20 / 12 * (41 - ties / (40 * 39))
+    z = (abs(u - 200) - 0.5) / math.sqrt(var)
+    assert result.statistic == u
+    assert result.p_value == pytest.approx(math.erfc(z / math.sqrt(2)))
+    assert result.method == "mann-whitney normal"
+
+
+def test_mann_whitney_all_tied_is_not_significant():
+    result = mann_whitney(buckets_of([7] * 40), buckets_of([7] * 30))
+    assert result.p_value == 1.0
+
+
+def test_mann_whitney_needs_both_sides():
+    with pytest.raises(ValueError):
+        mann_whitney(buckets_of([]), buckets_of([1]))
+
+
+# --- proportions --------------------------------------------------------------------------
+
+
+def test_fisher_exact_against_published_values():
+    # R: fisher.test(matrix(c(1, 9, 7, 3), 2))$p.value = 0.01977; the table is symmetric
+    # in its margins, so swapping the sides gives the same p.
+    assert fisher_exact(1, 10, 7, 10) == pytest.approx(0.019766, abs=1e-6)
+    assert fisher_exact(7, 10, 1, 10) == pytest.approx(0.019766, abs=1e-6)
+    # Fisher's tea tasting: 3 of 4 right, one-sided p = 17/70.
+    assert fisher_exact(1, 4, 3, 4, alternative="greater") == pytest.approx(17 / 70)
+    assert fisher_exact(3, 10, 3, 10) == pytest.approx(1.0)
+
+
+def test_new_failure_mode_one_sided():
+    # 0 of 1000 vs 10 of 1000: P(all 10 land in the candidate) = C(1000,10)/C(2000,10).
+    expected = math.comb(1000, 10) / math.comb(2000, 10)
+    assert fisher_exact(0, 1000, 10, 1000, alternative="greater") == pytest.approx(expected)
+    assert proportion_test(0, 1000, 10, 1000, alternative="greater").p_value < 0.01
+    assert proportion_test(0, 1000, 1, 1000, alternative="greater").p_value == pytest.approx(0.5)
+
+
+def test_two_proportion_z_by_hand():
+    # 50/1000 vs 80/1000: pooled 0.065, se = sqrt(.065*.935*2/1000).
+    z = 0.03 / math.sqrt(0.065 * 0.935 * 2 / 1000)
+    assert two_proportion_z(50, 1000, 80, 1000) == pytest.approx(math.erfc(z / math.sqrt(2)))
+    big = proportion_test(5000, 100_000, 5600, 100_000)
+    assert big.method == "two-proportion z"
+    assert big.p_value < 1e-6
+
+
+def test_bad_counts_are_refused():
+    with pytest.raises(ValueError):
+        fisher_exact(5, 4, 0, 4)
+    with pytest.raises(ValueError):
+        two_proportion_z(0, 0, 0, 4)
+
+
+# --- quantile test ------------------------------------------------------------------------
+
+
+def test_pooled_cut_is_the_pooled_nearest_rank_quantile():
+    a, b = buckets_of([1, 2, 3, 4]), buckets_of([5, 6, 7, 8, 9, 10])
+    assert pooled_cut(a, b, 0.5) == 5
+    assert pooled_cut(a, b, 0.9) == 9
+    assert pooled_cut(a, b, 1.0) == 10
+
+
+def lognormal(rng: random.Random, n: int, scale: float = 1.0, tail: float = 1.0) -> Buckets:
+    """Shifted lognormal like the default profile's ready time, rounded to 3 digits (HDR-ish).
+
+    `tail` stretches only the values above the median: the p99 moves, the median does not.
+    """
+    median = 1_000_000 + 500_000
+    values = []
+    for _ in range(n):
+        x = 1_000_000 + 500_000 * rng.lognormvariate(0.0, 0.3)
+        if x > median:
+            x = median + (x - median) * tail
+        x *= scale
+        digits = 10 ** max(0, int(math.log10(x)) - 2)
+        values.append(round(x / digits) * digits)
+    return buckets_of(values)
+
+
+def test_tail_only_p99_shift_is_found_by_the_quantile_test_not_by_mann_whitney():
+    rng = random.Random(7)
+    base = lognormal(rng, 4000)
+    # +20 % at p99 (the part above the median stretched x1.8), median unchanged.
+    cand = lognormal(rng, 4000, tail=1.8)
+
+    assert quantile(cand, 0.99) / quantile(base, 0.99) == pytest.approx(1.2, abs=0.05)
+    assert quantile_test(base, cand, 0.99).p_value < 1e-6
+    assert quantile_test(base, cand, 0.5).p_value > 0.01
+    # Mann-Whitney sees a shift too (half the distribution moved), but far less clearly.
+    assert mann_whitney(base, cand).p_value > quantile_test(base, cand, 0.99).p_value
+
+
+def test_false_positive_rate_over_seeds_is_near_alpha():
+    """Same distribution twice, 300 seeds: rejections at alpha must look like Binomial(300, a).
+
+    The quantile test is conservative (Fisher, discrete), so allow anything from 0 up
+    to alpha + 3 binomial standard deviations; Mann-Whitney should sit near alpha.
+    """
+    alpha, seeds, n = 0.05, 300, 400
+    sd = math.sqrt(alpha * (1 - alpha) / seeds)
+    hits = {"mw": 0, "p50": 0, "p99": 0}
+    for seed in range(seeds):
+        rng = random.Random(seed)
+        a, b = lognormal(rng, n), lognormal(rng, n)
+        hits["mw"] += mann_whitney(a, b).p_value <= alpha
+        hits["p50"] += quantile_test(a, b, 0.5).p_value <= alpha
+        hits["p99"] += quantile_test(a, b, 0.99).p_value <= alpha
+    rates = {k: v / seeds for k, v in hits.items()}
+    assert all(rate <= alpha + 3 * sd for rate in rates.values()), rates
+    assert abs(rates["mw"] - alpha) <= 3 * sd, rates
+    # Not so conservative that it never fires (a test that cannot fail is no test).
+    assert rates["p50"] >= alpha - 3 * sd, rates
+
+
+# --- Holm and run counts --------------------------------------------------------------------
+
+
+def test_holm_by_hand():
+    # Sorted p: .01 (x4 = .04), .03 (x3 = .09), .04 (x2 = .08 -> monotone .09), .5 (x1).
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([]) == []
+    assert holm([0.9, 0.9]) == [1.0, 1.0]
+
+
+def test_min_runs_per_side():
+    assert min_runs_per_side(0.05) == 4  # 2 / C(8, 4) = 0.029; 2 / C(6, 3) = 0.1
+    assert min_runs_per_side(0.1) == 3
+    assert min_runs_per_side(0.01) == 5  # 2 / C(10, 5) = 0.0079
+    # And the exact test really reaches it with 4 + 4 separated runs.
+    p = mann_whitney(buckets_of([1, 2, 3, 4]), buckets_of([5, 6, 7, 8])).p_value
+    assert p == pytest.approx(2 / 70)
