@@ -72,6 +72,12 @@ def _empty(ax: object, message: str) -> None:
             transform=ax.transAxes, color="#555555")  # type: ignore[attr-defined]
 
 
+def _legend(ax: object, **kwargs: object) -> None:
+    """A legend when there is something to name (matplotlib warns on an empty one)."""
+    if ax.get_legend_handles_labels()[0]:  # type: ignore[attr-defined]
+        ax.legend(**kwargs)  # type: ignore[attr-defined]
+
+
 def _step_labels(steps: Sequence[StepData]) -> list[str]:
     """Bar labels: the level, plus the step number where a level repeats."""
     counts: dict[int, int] = {}
@@ -125,7 +131,7 @@ def ready_percentiles(data: RunData) -> Figure:
     _concurrency_axis(ax, data.levels)
     ax.set_ylabel("time from create to ready (s)")
     ax.set_title(_title("Ready time percentiles vs concurrency (bands: 95 % CI)", data))
-    ax.legend(fontsize=8, ncol=2)
+    _legend(ax, fontsize=8, ncol=2)
     return fig
 
 
@@ -148,7 +154,7 @@ def phases(data: RunData) -> Figure:
     ax.set_xlabel("target concurrency (in-flight session requests)")
     ax.set_ylabel("mean time in phase (s)")
     ax.set_title(_title("Where the time goes: mean time per phase vs concurrency", data))
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return fig
 
 
@@ -177,7 +183,7 @@ def failures(data: RunData) -> Figure:
     ax.set_xlabel("target concurrency (in-flight session requests)")
     ax.set_ylabel("failed journeys (% of decided)")
     ax.set_title(_title("Failure rate by outcome vs concurrency", data))
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return fig
 
 
@@ -194,7 +200,7 @@ def throughput(data: RunData) -> Figure:
     left.set_ylabel("sessions per second")
     left.set_ylim(bottom=0)
     left.set_title("Throughput", fontsize=10)
-    left.legend(fontsize=8)
+    _legend(left, fontsize=8)
 
     # Two estimates of W: create -> ready only (what the SLO is about), and the time a
     # client is really busy with a ready journey (until it sees ready, then the release).
@@ -226,7 +232,7 @@ def throughput(data: RunData) -> Figure:
     right.set_xlabel("achieved concurrency (mean in-flight)")
     right.set_ylabel("ready/s x W (sessions in flight)")
     right.set_title("Little's law check", fontsize=10)
-    right.legend(fontsize=8)
+    _legend(right, fontsize=8)
     fig.suptitle(_title("Sessions ready per second vs concurrency", data), fontsize=11)
     return fig
 
@@ -272,7 +278,7 @@ def distribution(data: RunData) -> Figure:
         ax.step(xs, ys, where="pre", color=colour, lw=1.3,
                 label=f"{s.target} (n={s.metrics['ready'].count})")
     if steps:
-        ax.legend(title="concurrency", fontsize=7, title_fontsize=8, ncol=2, loc="upper left")
+        _legend(ax, title="concurrency", fontsize=7, title_fontsize=8, ncol=2, loc="upper left")
     else:
         _empty(ax, "no session became ready")
     _q_axis(ax)
@@ -302,7 +308,7 @@ def calls(data: RunData) -> Figure:
     _concurrency_axis(ax, data.levels)
     ax.set_ylabel("call latency (ms)")
     ax.set_title(_title("API call latency (create, status poll, release) vs concurrency", data))
-    ax.legend(fontsize=8, ncol=3)
+    _legend(ax, fontsize=8, ncol=3)
     return fig
 
 
@@ -317,7 +323,7 @@ def timeline(data: RunData) -> Figure:
              label="in flight (achieved)" if data.timeline.sampled else "achieved (step mean)")
     top.set_ylabel("concurrency\n(in-flight requests)")
     top.set_ylim(bottom=0)
-    top.legend(fontsize=8, loc="upper left")
+    _legend(top, fontsize=8, loc="upper left")
     bottom.plot(t, [p.ready_per_s for p in points], drawstyle=draw, color=OKABE_ITO[2],
                 label="ready / s")
     bottom.plot(t, [p.failed_per_s for p in points], drawstyle=draw,
@@ -325,7 +331,7 @@ def timeline(data: RunData) -> Figure:
     bottom.set_ylabel("journeys per second")
     bottom.set_xlabel("time since run start (s)")
     bottom.set_ylim(bottom=0)
-    bottom.legend(fontsize=8, loc="upper left")
+    _legend(bottom, fontsize=8, loc="upper left")
     for s in data.steps:  # step boundaries, faint
         for ax in (top, bottom):
             ax.axvline(s.started_s, color="#BBBBBB", lw=0.6, zorder=0)

@@ -11,12 +11,17 @@ from bench.report.warnings import ReportWarning
 
 # Characters Markdown (and GitHub's HTML-in-Markdown) would interpret; strings from
 # the target or the command line are shown literally.
-_SPECIAL = re.compile(r"([\\`*_\[\]|<>#!~&])")
+# <, > and & become entities (CommonMark shows them literally and no renderer
+# treats them as HTML); the rest get a backslash.
+_SPECIAL = re.compile(r"([\\`*_\[\]|#!~])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def escape(value: str) -> str:
     """Markdown-safe literal text on one line."""
-    return _SPECIAL.sub(r"\\\1", " ".join(value.split()))
+    text = " ".join(value.split())
+    text = "".join(_ENTITIES.get(c, c) for c in text)
+    return _SPECIAL.sub(r"\\\1", text)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
