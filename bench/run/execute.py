@@ -53,8 +53,9 @@ def execute(
     secrets = [s for s in secrets if len(s) >= 8]
     timed_out = threading.Event()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        subprocess.Popen(
             list(argv),
             env=dict(env),
             stdin=subprocess.DEVNULL,
@@ -63,7 +64,8 @@ def execute(
             text=True,
             errors="replace",
             bufsize=1,
-        )
+        ) as proc,
+    ):
 
         def stop() -> None:
             timed_out.set()

@@ -1,0 +1,234 @@
+"""`bench run` without Locust: options, the exact Locust argv, the child process, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import exitcodes
+from bench.cli import build_parser, main
+from bench.run import LOCUST_FAILED, options
+from bench.run.command import child_environment, locust_command
+from bench.run.execute import Execution, execute, scrub
+from bench.run.options import DEFAULT_LOCUSTFILE, HARNESS_DEFAULTS, HARNESS_VALUE_OPTIONS
+from bench.run.post import (
+    Outcome,
+    demote_headings,
+    final_exit_code,
+    run_exit_code,
+    summary_markdown,
+    write_summary,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "run"
+KEY = "canary-key-7f3a9c1e-never-print"
+
+
+def parse(*argv: str, environ: dict[str, str] | None = None):
+    args = build_parser().parse_args(["run", *argv])
+    return options(args, environ or {})
+
+
+def test_simulator_command_line_is_exact():
+    opts = parse("--ladder", "1,2", "--step-time", "2", "--settle", "0.2",
+                 "--sim-profile", "fast", "--release", "r1")  # fmt: skip
+    argv = locust_command(opts, Path("out/r1/RUN"), "/py")
+    assert argv == [
+        "/py", "-m", "locust", "-f", str(DEFAULT_LOCUSTFILE),
+        "--headless", "--only-summary",
+        "--csv", "out/r1/RUN/locust",
+        "--results-dir", "out/r1/RUN",
+        "--no-report",
+        "--ladder", "1,2", "--step-time", "2", "--settle", "0.2",
+        "--release", "r1", "--sim-profile", "fast",
+    ]  # fmt: skip
+
+
+def test_remote_distributed_command_line_is_exact():
+    opts = parse(
+        "--host", "https://staging.example.com", "--max-sessions", "40",
+        "--poll-interval", "0.5", "--journey-log", "--expect-workers", "3",
+        "--master-bind-host", "0.0.0.0", "--progress-interval", "30",
+        environ={"ANCHOR_API_KEY": KEY},
+    )  # fmt: skip
+    argv = locust_command(opts, Path("r"), "py")
+    assert argv[argv.index("--no-report") + 1 :] == [
+        "--poll-interval", "0.5", "--max-sessions", "40", "--progress-interval", "30",
+        "--release", "unlabelled", "--journey-log",
+        "--host", "https://staging.example.com",
+        "--master", "--expect-workers", "3",
+        "--master-bind-host", "0.0.0.0", "--master-bind-port", "5557",
+    ]  # fmt: skip
+    assert KEY not in " ".join(argv)
+    assert opts.reports_dir / opts.release == Path("reports/unlabelled")
+
+
+def test_processes_pass_through():
+    argv = locust_command(parse("--processes", "2"), Path("r"), "py")
+    assert argv[-2:] == ["--processes", "2"]
+
+
+def test_the_key_is_handed_to_locust_only_for_a_real_host():
+    environ = {"ANCHOR_API_KEY": KEY, "PATH": "/bin"}
+    simulated = child_environment(parse(), environ)
+    assert "ANCHOR_API_KEY" not in simulated and simulated["PATH"] == "/bin"
+    remote = child_environment(parse("--host", "http://127.0.0.1:9", environ=environ), environ)
+    assert remote["ANCHOR_API_KEY"] == KEY
+
+
+def test_harness_defaults_and_flags_match_the_plugin():
+    # In a child: importing the plugin imports Locust, which monkey-patches the process.
+    code = (
+        "import argparse, json\n"
+        "from bench.plugin import add_options\n"
+        "p = argparse.ArgumentParser()\n"
+        "add_options(p)\n"
+        "print(json.dumps({'defaults': vars(p.parse_args([])),"
+        " 'flags': sorted(p._option_string_actions)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    plugin = json.loads(out.stdout)
+    for name, value in HARNESS_DEFAULTS.items():
+        assert plugin["defaults"][name] == value, name
+    passed = {flag for flag, *_ in HARNESS_VALUE_OPTIONS} | {"--journey-log", "--no-report",
+                                                            "--results-dir"}  # fmt: skip
+    assert passed <= set(plugin["flags"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["--ladder", "1,x"], {}, "'x' is not an integer"),
+        (["--step-time", "2"], {}, "--settle"),
+        (["--host", "https://api.example.invalid"], {"ANCHOR_API_KEY": KEY}, "--max-sessions"),
+        (["--host", "http://127.0.0.1:9"], {}, "ANCHOR_API_KEY is not set"),
+        (["--release", "a/b"], {}, "--release"),
+        (["--sim-profile", "no-such-profile"], {}, "--sim-profile"),
+        (["--processes", "0"], {}, "--processes must be at least 1"),
+        (["--processes", "2", "--expect-workers", "2"], {}, "exclude each other"),
+        (["--baseline", "/nonexistent/base"], {}, "--baseline: /nonexistent/base does not exist"),
+        (["--thresholds", str(FIXTURES / "missing.toml")], {}, "--thresholds:"),
+        (["--thresholds", str(ROOT / "pyproject.toml")], {}, "unknown key 'build-system'"),
+        (["--frobnicate"], {}, "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2_before_anything_runs(
+    argv, environ, message, capsys, tmp_path
+):
+    code = main(["run", "--reports-dir", str(tmp_path / "reports"), *argv], environ)
+    err = capsys.readouterr().err
+    assert code == exitcodes.USAGE
+    assert err.startswith("Error: ") and err.count("\n") == 1
+    assert message in err
+    assert KEY not in err
+    assert not (tmp_path / "reports").exists()  # refused before a run folder was made
+
+
+# --- exit codes -----------------------------------------------------------------------
+
+
+def execution(code: int, *, timed_out: bool = False) -> Execution:
+    return Execution(code, timed_out, Path("locust.log"))
+
+
+@pytest.mark.parametrize(
+    ("code", "timed_out", "results_error", "expected"),
+    [
+        (0, False, None, exitcodes.OK),
+        (exitcodes.LEAKED_SESSIONS, False, None, exitcodes.LEAKED_SESSIONS),
+        (exitcodes.TARGET_UNREACHABLE, False, None, exitcodes.TARGET_UNREACHABLE),
+        (exitcodes.USAGE, False, "no file", exitcodes.USAGE),
+        (1, False, None, LOCUST_FAILED),  # Locust's own error is not a regression
+        (3, False, None, LOCUST_FAILED),  # nor a threshold failure
+        (-9, False, "no file", LOCUST_FAILED),
+        (0, True, None, LOCUST_FAILED),
+        (0, False, "results file x is truncated", LOCUST_FAILED),
+    ],
+)
+def test_run_exit_code(code, timed_out, results_error, expected):
+    assert run_exit_code(execution(code, timed_out=timed_out), results_error)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("run", "thresholds", "error", "compare", "expected"),
+    [
+        (0, None, False, None, 0),
+        (0, True, False, 0, 0),
+        (0, None, False, 1, 1),
+        (0, False, False, None, 3),
+        (0, False, False, 1, 3),  # thresholds before regression
+        (0, False, True, 1, 2),  # a verdict that could not be reached before both
+        (0, True, False, 2, 2),
+        (12, False, True, 1, 12),  # a broken run before everything
+        (2, None, False, None, 2),
+        (LOCUST_FAILED, True, False, 0, LOCUST_FAILED),
+    ],
+)
+def test_exit_code_precedence(run, thresholds, error, compare, expected):
+    got = final_exit_code(run, thresholds_passed=thresholds, verdict_error=error,
+                          compare_code=compare)  # fmt: skip
+    assert got == expected
+
+
+# --- the child process ----------------------------------------------------------------
+
+
+def test_output_is_streamed_through_and_logged(tmp_path):
+    child = (
+        "import sys\n"
+        "print('progress: step 1/2', flush=True)\n"
+        f"print('oops {KEY}', file=sys.stderr, flush=True)\n"
+        "sys.exit(12)\n"
+    )
+    out = io.StringIO()
+    result = execute([sys.executable, "-c", child], {}, tmp_path / "child.log", budget_s=60,
+                     secrets=[KEY], out=out)  # fmt: skip
+    assert result.returncode == 12 and not result.timed_out
+    assert out.getvalue() == "progress: step 1/2\noops ***\n"
+    assert (tmp_path / "child.log").read_text() == out.getvalue()
+
+
+def test_the_watchdog_stops_a_hung_child(tmp_path):
+    # The child never ends on its own (bounded only by the watchdog under test).
+    child = "import time\nprint('started', flush=True)\nwhile True: time.sleep(1)\n"
+    out = io.StringIO()
+    result = execute([sys.executable, "-c", child], {}, tmp_path / "c.log", budget_s=0.5, out=out)
+    assert result.timed_out and result.returncode < 0
+    assert run_exit_code(result, None)[0] == LOCUST_FAILED
+    assert out.getvalue() == "started\n"
+
+
+def test_scrub_leaves_short_strings_alone():
+    assert scrub(f"a {KEY} b {KEY}", [KEY]) == "a *** b ***"
+    assert scrub("key", [""]) == "key"
+
+
+# --- summary --------------------------------------------------------------------------
+
+
+def test_demote_headings_skips_code_blocks():
+    text = "# A\n## B\n```\n# not a heading\n```\ntext"
+    assert demote_headings(text) == "## A\n### B\n```\n# not a heading\n```\ntext"
+
+
+def test_summary_of_a_broken_run_without_results(tmp_path):
+    opts = parse("--release", "r9")
+    outcome = Outcome(tmp_path / "r9" / "RUN", exitcodes.TARGET_UNREACHABLE, "target unreachable")
+    outcome.problems.append("comparison failed: nope")
+    step_summary = tmp_path / "step-summary.md"
+    step_summary.write_text("earlier step\n")
+    path = write_summary(outcome, opts, {"GITHUB_STEP_SUMMARY": str(step_summary)})
+    assert path == tmp_path / "r9" / "RUN" / "summary.md"
+    text = path.read_text()
+    assert text == summary_markdown(outcome, opts)
+    head = "# Benchmark `RUN` - release `r9`\n\n**Verdict: exit code 10 - broken run: "
+    assert text.startswith(head + "target unreachable**")
+    assert "- problem: comparison failed: nope" in text
+    assert step_summary.read_text() == "earlier step\n" + text + "\n"
