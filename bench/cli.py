@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench import run as _run
+from bench.compare import command as _compare
 from bench.report import command as _report
 
 if TYPE_CHECKING:
@@ -124,6 +125,12 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_report.add_arguments,
         options=_report.options,
         run=_report.run,
+    ),
+    "compare": Command(
+        help="compare a candidate's results with a baseline's (exit 1 on a regression)",
+        add_arguments=_compare.add_arguments,
+        options=_compare.options,
+        run=_compare.run,
     ),
     "run": Command(
         help="a whole headless benchmark: Locust run, results, report, SLO gates, comparison",

@@ -366,16 +366,19 @@ def compare_sides(
     baseline: Side, candidate: Side, thresholds: Thresholds, notes: Sequence[str] = ()
 ) -> Comparison:
     """Compare two loaded sides (comparability already checked by the caller)."""
-    min_runs = min_runs_per_side(thresholds.alpha)
-    n_runs = min(len(baseline.runs), len(candidate.runs))
-    across_runs = n_runs >= min_runs
-    mode = "runs" if across_runs else ("samples" if n_runs == 1 and
-                                       max(len(baseline.runs), len(candidate.runs)) == 1
-                                       else "pooled")
     levels = match_levels(baseline.runs, candidate.runs)
     present = _metrics_of(baseline) | _metrics_of(candidate)
     order = [*METRIC_ORDER, *(m for m in METRICS if m not in METRIC_ORDER)]
     metrics = [m for m in order if m in present] + sorted(present - set(order))
+    # An across-run row can only ever be flagged if its best possible exact p (complete
+    # separation of the runs) survives Holm's first step, alpha / m, for the m rows of the
+    # family; with fewer runs it would be a test that cannot fire, so runs are pooled.
+    family = len(levels.both) * (len(metrics) * len(STATISTICS) + 1) + 1
+    min_runs = min_runs_per_side(thresholds.alpha / max(1, family))
+    n_runs = min(len(baseline.runs), len(candidate.runs))
+    across_runs = n_runs >= min_runs
+    single = max(len(baseline.runs), len(candidate.runs)) == 1
+    mode = "runs" if across_runs else ("samples" if single else "pooled")
     rows: list[Row] = []
     distributions: dict[tuple[int, str], tuple[Buckets | None, Buckets | None]] = {}
     all_base: Counter[str] = Counter()

@@ -68,7 +68,10 @@ def mode_text(comparison: Comparison) -> str:
             "values; median of runs shown)"
         )
     if comparison.mode == "pooled":
-        return "runs pooled, sample by sample (too few runs for an across-run test)"
+        return (
+            f"runs pooled, sample by sample (an across-run test needs {comparison.min_runs} "
+            "runs per side at this alpha and number of rows)"
+        )
     return "sample by sample (one run per side)"
 
 

@@ -70,7 +70,7 @@ def render_markdown(comparison: Comparison) -> str:
         f"{len(cand.run_ids)} run(s), {cand.journeys} journeys.",
         f"- Test: {fmt.mode_text(c)}; alpha {t.alpha:g} with Holm's correction over "
         f"{c.family_size} tested rows; change threshold {t.threshold * 100:g} % "
-        f"(failure rate: {t.failure_rate * 100:g} points).",
+        f"(failure rate: {t.failure_rate * 100:g} percentage points).",
         f"- Capacity at SLO ({t.slo.describe()}): baseline "
         f"{fmt.capacity(base.capacity)}, candidate {fmt.capacity(cand.capacity)}.",
     ]
