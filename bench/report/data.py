@@ -178,14 +178,22 @@ def _plain_counts(counter: Mapping[str, Any]) -> dict[str, int]:
     return {str(k): int(v) for k, v in counter.items()}
 
 
-def step_data(results: Results, step: Mapping[str, Any]) -> StepData:
+def step_data(
+    results: Results, step: Mapping[str, Any], merged: dict[str, HdrHistogram] | None = None
+) -> StepData:
+    """One step's numbers; its measured histograms are also added into `merged` if given."""
+    from bench.recorder import new_histogram
+
     measured, warmup = step["measured"], step["warmup"]
     outcomes = {name: int(measured["outcomes"].get(name, 0)) for name in OUTCOMES}
     both = {name: outcomes[name] + int(warmup["outcomes"].get(name, 0)) for name in OUTCOMES}
-    metrics = {
-        name: metric_stats(results.histogram(step["index"], name))
-        for name in ordered_metrics(list(measured["histograms"]))
-    }
+    metrics = {}
+    for name in ordered_metrics(list(measured["histograms"])):
+        # Decode each blob once: the step's stats and the run's merged view share it.
+        hist = results.histogram(step["index"], name)
+        metrics[name] = metric_stats(hist)
+        if merged is not None and hist is not None:
+            merged.setdefault(name, new_histogram()).add(hist)
     return StepData(
         index=int(step["index"]),
         target=int(step["target_concurrency"]),
@@ -272,12 +280,11 @@ def run_data(results: Results, slo: SLO | None = None, knee_factor: float = 1.5)
     from bench.recorder import new_histogram
 
     run, config = results.run, results.config
-    steps = tuple(step_data(results, step) for step in results.steps)
-    names = ordered_metrics(results.metrics())
-    merged: dict[str, MetricStats] = {}
+    merged_hists: dict[str, HdrHistogram] = {}
+    steps = tuple(step_data(results, step, merged_hists) for step in results.steps)
+    names = ordered_metrics(list(merged_hists))
+    merged = {name: metric_stats(merged_hists[name]) for name in names}
     per_level_ready: dict[int, HdrHistogram] = {}
-    for name in names:
-        merged[name] = metric_stats(results.merged(name))
     for step in results.steps:
         hist = results.histogram(step["index"], "ready")
         if hist is not None and hist.get_total_count():
