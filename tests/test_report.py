@@ -304,3 +304,23 @@ def test_with_samples_the_timeline_uses_them(tmp_path: Path) -> None:
     assert data.timeline.sampled and len(data.timeline.points) == 39
     html = build_report([path], tmp_path / "out").read_text(encoding="utf-8")
     assert "drawn from step boundaries" not in html
+
+
+def test_target_label_names_profile_time_scale_or_host():
+    from bench.report.data import target_label
+
+    def run(**target):
+        return {"target": target}
+
+    assert target_label(run(kind="simulator", simulator_profile="fast", time_scale=None)) == (
+        "simulator (profile fast)"
+    )
+    assert target_label(run(kind="simulator", simulator_profile="default", time_scale=0.1)) == (
+        "simulator (profile default, time x0.1)"
+    )
+    assert target_label(run(kind="simulator", simulator_profile="default", time_scale=1.0)) == (
+        "simulator (profile default)"
+    )
+    assert target_label(run(kind="remote", host="https://api.example.test")) == (
+        "https://api.example.test"
+    )

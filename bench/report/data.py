@@ -267,11 +267,19 @@ def timeline_from_steps(steps: Sequence[StepData]) -> Timeline:
 
 
 def target_label(run: Mapping[str, Any]) -> str:
-    """'simulator (profile fast)' or the remote host."""
+    """'simulator (profile fast)', 'simulator (profile default, time x0.1)' or the host.
+
+    A time-scaled simulator's durations are not the calibrated ones: the label says so
+    wherever a title or a table names the target.
+    """
     target = run["target"]
     if target.get("kind") == "simulator":
         profile = target.get("simulator_profile")
-        return f"simulator (profile {profile})" if profile else "simulator"
+        scale = target.get("time_scale")
+        details = [f"profile {profile}"] if profile else []
+        if isinstance(scale, int | float) and scale != 1:
+            details.append(f"time x{scale:g}")
+        return f"simulator ({', '.join(details)})" if details else "simulator"
     return str(target.get("host") or "remote target")
 
 
