@@ -54,6 +54,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 SIMULATOR_KEY = "sim-local-key"
 SCENARIO_VERSION = 1
 SHIP_INTERVAL = 2.0  # seconds between worker deltas
+REAP_INTERVAL = 0.5  # seconds between passes ending the sessions of abandoned journeys
 TIMELINE_INTERVAL = 1.0  # seconds between timeline samples (master / local)
 
 MSG_SETUP = "bench_setup"  # master -> worker: run id, target kind, session quota
@@ -174,6 +175,10 @@ class Harness:
         self.drain_requested = False
         self.capped = False
         self._shipper: Any = None
+        # Requests whose journey ended without seeing their session ended (protocol or
+        # poll error, timeout, failed release): the reaper ends their sessions mid-run.
+        self.abandoned: set[str] = set()
+        self._reaper: Any = None
         self._sampler: Any = None
         self._settings: JourneySettings | None = None
         self.settle = config.ladder.settle
@@ -398,8 +403,11 @@ class Harness:
             create_body=bytes(setup["create_body"]),
         )
         self.switch_step(0)
+        self.abandoned = set()
         if self.is_worker and self._shipper is None:
             self._shipper = gevent.spawn(self._ship_loop)
+        if self._reaper is None:
+            self._reaper = gevent.spawn(self._reap_loop)
 
     def switch_step(self, index: int) -> None:
         self._account_busy()
@@ -465,6 +473,8 @@ class Harness:
         request_id = journey.request_id
         if request_id and result.outcome in _NO_SESSION_OUTCOMES:
             self.orphans.closed(request_id)
+        elif request_id in self.orphans.open:
+            self.abandoned.add(request_id)
         _fire_phase_events(self.environment, result)
         if self.journey_log:
             self.journey_lines.append(_journey_line(step, warmup, result, journey))
@@ -499,6 +509,41 @@ class Harness:
         }
         self.journey_lines = []
         runner.send_message(MSG_DELTA, data)  # type: ignore[union-attr]
+
+    def _reap_loop(self) -> None:
+        while True:
+            gevent.sleep(REAP_INTERVAL)
+            try:
+                self.reap()
+            except Exception:  # the reaper must never die; the end-of-run clean-up remains
+                log.exception("ending abandoned sessions failed; retrying later")
+
+    def reap(self) -> int:
+        """One pass over abandoned requests: end the sessions they got, forget those without.
+
+        Without it, every session a journey gave up on (a protocol error, say) stays alive
+        until the run ends: billed, holding a browser slot, and on a long run dying of its
+        idle timeout before the end-of-run clean-up could end it.
+        """
+        batch = {rid: sid for rid, sid in self.orphans.open.items() if rid in self.abandoned}
+        self.abandoned &= set(self.orphans.open)
+        if not batch or not self.environment.host:
+            return 0
+        pending = cleanup.Orphans(dict(batch))
+        transport = HttpxTransport(self.environment.host, self.api_key)
+        try:
+            # Bounded by one poll interval: a request still in flight waits for the next pass.
+            ended = cleanup.resolve(
+                pending, transport, deadline=time.monotonic() + self.poll_interval,
+                poll_interval=self.poll_interval, clock=time.monotonic, sleep=gevent.sleep,
+            )  # fmt: skip
+        finally:
+            transport.close()
+        for request_id in batch:
+            if request_id not in pending.open:
+                self.orphans.closed(request_id)
+                self.abandoned.discard(request_id)
+        return ended
 
     def resolve_orphans(self) -> int:
         """End the sessions of journeys that were cut short (bounded by the drain timeout)."""

@@ -4,23 +4,50 @@ With no --host, the embedded simulator is started on loopback; with --host, the
 key comes from ANCHOR_API_KEY.  The logic lives in the `bench` package.
 """
 
-from locust import FastHttpUser, constant, task
+from typing import Any
 
-from bench import plugin  # noqa: F401  (registers options and event listeners)
+from locust import FastHttpUser, constant, events, task
+from locust.env import Environment
+
+from bench import plugin  # registers options and event listeners
 from bench.plugin import harness
 from bench.shapes import LadderShape
 
 __all__ = ["AsyncSessionUser", "LadderShape"]
+
+DEFAULT_CLIENT_TIMEOUT = 10.0
 
 
 class AsyncSessionUser(FastHttpUser):
     """One user = one journey at a time: concurrency is the number of users."""
 
     wait_time = constant(0)
-    # A status call slower than this counts as a failed poll (retried with backoff).
-    network_timeout = 10.0
+    # A call slower than this counts as failed (a poll is retried with backoff, a
+    # create ends in create_error); --client-timeout changes it.
+    network_timeout = DEFAULT_CLIENT_TIMEOUT
     connection_timeout = 5.0
+
+    def __init__(self, environment: Environment) -> None:
+        # Read per user, not at import: workers get the master's options only at spawn.
+        timeout = getattr(environment.parsed_options, "client_timeout", None)
+        if timeout:
+            self.network_timeout = float(timeout)
+            self.connection_timeout = min(self.connection_timeout, float(timeout))
+        super().__init__(environment)
 
     @task
     def journey(self) -> None:
         harness().run_journey(self)
+
+
+def _client_timeout_option(parser: Any, **_: Any) -> None:
+    parser.add_argument(
+        "--client-timeout",
+        type=plugin._seconds("client-timeout"),
+        default=DEFAULT_CLIENT_TIMEOUT,
+        help="Seconds the load client waits for any answer before the call counts as "
+        f"failed (default {DEFAULT_CLIENT_TIMEOUT:g}).",
+    )
+
+
+events.init_command_line_parser.add_listener(_client_timeout_option)
