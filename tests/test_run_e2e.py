@@ -167,3 +167,39 @@ def test_a_broken_run_wins_and_keeps_its_results(baseline, reports):
     assert results.totals["outcomes"]["create_error"] == results.totals["journeys"] > 0
     assert "**Verdict: exit code 10 - broken run: target unreachable**" in run.summary
     assert_key_never_written(run.folder)
+
+
+def test_master_with_external_workers_as_in_the_deployments(reports, tmp_path):
+    # The commands of deploy/docker-compose.yml and deploy/k8s: `bench run
+    # --expect-workers N` on the master, `locust --worker` on each worker.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    logs = [(tmp_path / f"worker{i}.log").open("w") for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", "locustfiles/async_sessions.py", "--worker",
+             "--master-host", "127.0.0.1", "--master-port", str(port)],
+            cwd=ROOT, env={**os.environ, "ANCHOR_API_KEY": KEY}, stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]  # fmt: skip
+    try:
+        run = bench_run(reports, "workers", *SHORT, "--sim-profile", "fast",
+                        "--expect-workers", "2", "--master-bind-port", str(port))  # fmt: skip
+    finally:
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)  # they quit when the master says the run is over
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        for log in logs:
+            log.close()
+    assert run.proc.returncode == exitcodes.OK, failure(run)
+    assert [w.returncode for w in workers] == [0, 0]
+    assert run.folder is not None
+    results = load_results(run.folder / "results.json")
+    assert results.run["workers"] == 2
+    assert results.totals["invariant_ok"] and results.totals["outcomes"]["ready"] > 0
