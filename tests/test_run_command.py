@@ -69,9 +69,12 @@ def test_remote_distributed_command_line_is_exact():
     assert opts.reports_dir / opts.release == Path("reports/unlabelled")
 
 
-def test_processes_pass_through():
+def test_processes_and_extra_locust_arguments_pass_through():
     argv = locust_command(parse("--processes", "2"), Path("r"), "py")
     assert argv[-2:] == ["--processes", "2"]
+    # The "=" form: argparse would take a separate "--loglevel=DEBUG" for an option.
+    extra = parse("--locust-arg=--client-timeout=5", "--locust-arg=--loglevel=DEBUG")
+    assert locust_command(extra, Path("r"), "py")[-2:] == ["--client-timeout=5", "--loglevel=DEBUG"]
 
 
 def test_the_key_is_handed_to_locust_only_for_a_real_host():

@@ -45,6 +45,8 @@ def locust_command(options: RunOptions, run_dir: Path, python: str) -> list[str]
             "--master-bind-host", options.master_bind_host,
             "--master-bind-port", str(options.master_bind_port),
         ]  # fmt: skip
+    # Last, so Locust (which validates them) sees them as the user's final word.
+    argv += options.locust_args
     return argv
 
 

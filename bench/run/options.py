@@ -87,6 +87,7 @@ class RunOptions:
     compare_thresholds: Path | None = None
     force: bool = False
     report: bool = True
+    locust_args: tuple[str, ...] = ()
 
     @property
     def time_budget_s(self) -> float:
@@ -119,6 +120,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default %(default)s; 0.0.0.0 in a container)")  # fmt: skip
     locust.add_argument("--master-bind-port", type=int, default=5557, metavar="PORT",
                         help="with --expect-workers: port (default %(default)s)")
+    locust.add_argument("--locust-arg", dest="locust_args", action="append", default=[],
+                        metavar="=ARG", help="one more Locust/locustfile argument, passed "
+                        "last and as is, e.g. --locust-arg=--client-timeout=5 (repeatable)")
     locust.add_argument("--locustfile", default=str(DEFAULT_LOCUSTFILE), metavar="FILE",
                         help="locustfile (default: the harness's async_sessions.py)")
     out = p.add_argument_group("output and verdicts")
@@ -216,6 +220,7 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
         compare_thresholds=_existing(args.compare_thresholds, "--compare-thresholds"),
         force=bool(args.force),
         report=bool(args.report),
+        locust_args=tuple(args.locust_args),
     )
 
 
