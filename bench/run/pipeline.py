@@ -40,7 +40,7 @@ def run(options: RunOptions, environ: Mapping[str, str] | None = None) -> int:
     ladder = options.config.ladder
     print(
         f"bench run: {len(ladder.levels)} steps x {ladder.step_time:g} s against {target}; "
-        f"writing to {run_dir}",
+        f"results under {run_dir.parent}/",
         flush=True,
     )
     execution = execute(
