@@ -137,8 +137,8 @@ def test_usage_errors_are_one_line_and_exit_2_before_anything_runs(
 # --- exit codes -----------------------------------------------------------------------
 
 
-def execution(code: int, *, timed_out: bool = False) -> Execution:
-    return Execution(code, timed_out, Path("locust.log"))
+def execution(code: int, *, timed_out: bool = False, interrupted: int | None = None) -> Execution:
+    return Execution(code, timed_out, Path("locust.log"), interrupted)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +157,14 @@ def execution(code: int, *, timed_out: bool = False) -> Execution:
 )
 def test_run_exit_code(code, timed_out, results_error, expected):
     assert run_exit_code(execution(code, timed_out=timed_out), results_error)[0] == expected
+
+
+def test_an_interrupted_run_never_passes():
+    assert run_exit_code(execution(0, interrupted=15), None)[0] == 143
+    assert run_exit_code(execution(0, interrupted=2), None)[0] == 130
+    # What the harness found wrong with the run comes first.
+    assert run_exit_code(execution(12, interrupted=15), None)[0] == 12
+    assert final_exit_code(143, thresholds_passed=True, verdict_error=False, compare_code=0) == 143
 
 
 @pytest.mark.parametrize(

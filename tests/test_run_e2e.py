@@ -203,3 +203,36 @@ def test_master_with_external_workers_as_in_the_deployments(reports, tmp_path):
     results = load_results(run.folder / "results.json")
     assert results.run["workers"] == 2
     assert results.totals["invariant_ok"] and results.totals["outcomes"]["ready"] > 0
+
+
+def test_sigterm_keeps_the_partial_run_and_exits_143(reports):
+    # A ladder far longer than the test: only the signal ends it.  We wait for the
+    # harness's first progress line (the run is under way) by reading the output;
+    # the child's own watchdog and the test timeout bound that wait.
+    command = [sys.executable, "-m", "bench", "run", "--reports-dir", str(reports),
+               "--release", "sigterm", "--ladder", "2", "--step-time", "600", "--settle", "0.2",
+               "--poll-interval", "0.02", "--ready-timeout", "5", "--progress-interval", "0.5",
+               "--sim-profile", "fast", "--no-report",
+               "--thresholds", str(FIXTURES / "pass.toml")]  # fmt: skip
+    environ = {**os.environ, "ANCHOR_API_KEY": KEY}
+    with subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "progress: step 1/1" in line:
+                proc.terminate()  # SIGTERM to `bench run` only, as a CI runner would
+                break
+        seen += proc.stdout.readlines()
+        proc.wait(timeout=120)
+    out = "".join(seen)
+    assert proc.returncode == 143, out[-3000:]
+    (results_file,) = (reports / "sigterm").glob("*/results.json")
+    results = load_results(results_file)
+    assert results.run["end_reason"] == "interrupted"
+    assert results.totals["outcomes"]["ready"] > 0
+    summary = (results_file.parent / "summary.md").read_text()
+    assert "**Verdict: exit code 143 - interrupted by signal 15**" in summary
+    assert "**Thresholds: passed**" in summary  # the partial run is still evaluated
+    assert out.splitlines()[-1].startswith("bench run: exit code 143 (interrupted by signal 15;")

@@ -21,6 +21,8 @@ class Execution:
     returncode: int  # negative: killed by that signal (subprocess convention)
     timed_out: bool  # the watchdog had to stop it
     log: Path
+    # SIGINT/SIGTERM received by `bench run` itself during the run (None: none).
+    interrupted: int | None = None
 
 
 def scrub(line: str, secrets: Sequence[str]) -> str:
@@ -52,6 +54,7 @@ def execute(
     # Short secrets would scrub ordinary words; a real API key is long.
     secrets = [s for s in secrets if len(s) >= 8]
     timed_out = threading.Event()
+    received: list[int] = []
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with (
         log_path.open("w", encoding="utf-8") as log,
@@ -81,17 +84,25 @@ def execute(
         for timer in (watchdog, killer):
             timer.daemon = True
             timer.start()
-        previous = _forward_sigterm(proc)
+        previous = _forward_sigterm(proc, received)
         try:
-            _pump(proc, stream, log, secrets)
+            _pump(proc, stream, log, secrets, received)
         finally:
             watchdog.cancel()
             killer.cancel()
             _restore_sigterm(previous)
-    return Execution(proc.returncode, timed_out.is_set(), log_path)
+    return Execution(
+        proc.returncode, timed_out.is_set(), log_path, received[0] if received else None
+    )
 
 
-def _pump(proc: subprocess.Popen[str], stream: TextIO, log: TextIO, secrets: list[str]) -> None:
+def _pump(
+    proc: subprocess.Popen[str],
+    stream: TextIO,
+    log: TextIO,
+    secrets: list[str],
+    received: list[int],
+) -> None:
     assert proc.stdout is not None
     while True:
         try:
@@ -103,19 +114,21 @@ def _pump(proc: subprocess.Popen[str], stream: TextIO, log: TextIO, secrets: lis
             proc.wait()
             return
         except KeyboardInterrupt:
+            received.append(signal.SIGINT)
             # The child got the same SIGINT and is finishing its run: keep its output
             # and results.  The watchdog still bounds how long that may take.
             stream.write("bench run: interrupted; waiting for Locust to write the results\n")
             stream.flush()
 
 
-def _forward_sigterm(proc: subprocess.Popen[str]) -> object:
+def _forward_sigterm(proc: subprocess.Popen[str], received: list[int]) -> object:
     # A CI runner cancelling the job sends SIGTERM to us only; Locust must hear it too
     # to stop and write what it measured.
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
 

@@ -5,6 +5,9 @@ Exit code of `bench run` (first match wins):
 1. a broken run: the harness's own code (10-15, bench/exitcodes.py), 2 for a usage
    error Locust reported, or LOCUST_FAILED (16) when Locust ended without a harness
    verdict (crashed, killed, stopped by the watchdog, or no readable results file);
+   128 + N when `bench run` itself got signal N (130 SIGINT, 143 SIGTERM, the shell
+   convention): the results of the partial ladder are kept and post-processed, but
+   an interrupted run never reads as a pass;
 2. 2 when a requested verdict could not be reached: the comparison failed (e.g. the
    baseline is not comparable; `--force` overrides) or the thresholds could not be
    evaluated;
@@ -66,6 +69,11 @@ MEANINGS: dict[int, str] = {
 def run_exit_code(execution: Execution, results_error: str | None) -> tuple[int, str]:
     """The run's own verdict from Locust's exit code (pure)."""
     code = execution.returncode
+    if code in BROKEN - {exitcodes.USAGE, LOCUST_FAILED}:
+        return code, MEANINGS[code]  # the harness's verdict on what it measured comes first
+    if execution.interrupted is not None:
+        signum = execution.interrupted
+        return 128 + signum, f"interrupted by signal {signum}; the partial run's results are kept"
     if execution.timed_out:
         return LOCUST_FAILED, f"stopped by the watchdog (Locust exit code {code})"
     if code < 0:
@@ -78,6 +86,12 @@ def run_exit_code(execution: Execution, results_error: str | None) -> tuple[int,
     if results_error is not None:
         return LOCUST_FAILED, results_error
     return exitcodes.OK, "clean run"
+
+
+def meaning(code: int) -> str:
+    if code > 128:
+        return f"interrupted by signal {code - 128}"
+    return MEANINGS.get(code, "unknown")
 
 
 def final_exit_code(
@@ -239,7 +253,7 @@ def summary_markdown(outcome: Outcome, options: RunOptions) -> str:
     lines = [
         title,
         "",
-        f"**Verdict: exit code {code} - {MEANINGS.get(code, 'unknown')}**",
+        f"**Verdict: exit code {code} - {meaning(code)}**",
         "",
         f"- target: {target}",
         f"- run: {outcome.run_reason}",
@@ -294,7 +308,7 @@ def console_lines(outcome: Outcome, summary: Path | None) -> list[str]:
     if summary is not None:
         lines.append(f"bench run: summary {summary}")
     code = outcome.exit_code
-    lines.append(f"bench run: exit code {code} ({MEANINGS.get(code, 'unknown')}; "
+    lines.append(f"bench run: exit code {code} ({meaning(code)}; "
                  f"run: {outcome.run_reason})")  # fmt: skip
     return lines
 
