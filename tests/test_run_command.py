@@ -28,6 +28,7 @@ from bench.run.post import (
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "run"
 KEY = "canary-key-7f3a9c1e-never-print"
+SMALL = ROOT / "tests" / "fixtures" / "results" / "v1-small.json"
 
 
 def parse(*argv: str, environ: dict[str, str] | None = None):
@@ -120,6 +121,11 @@ def test_harness_defaults_and_flags_match_the_plugin():
         (["--thresholds", str(FIXTURES / "missing.toml")], {}, "--thresholds:"),
         (["--thresholds", str(ROOT / "pyproject.toml")], {}, "unknown key 'build-system'"),
         (["--frobnicate"], {}, "unrecognized arguments"),
+        # Not comparable, found before the run: the fixture's create body is not ours.
+        (["--baseline", str(SMALL)], {}, "--baseline: not comparable: session config differs"),
+        (["--baseline", str(SMALL), "--poll-interval", "0.5"], {},
+         "--baseline: not comparable: poll interval differs (baseline 0.25, this run 0.5)"),
+        (["--baseline", str(ROOT / "pyproject.toml")], {}, "--baseline: baseline: results file"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2_before_anything_runs(
@@ -132,6 +138,10 @@ def test_usage_errors_are_one_line_and_exit_2_before_anything_runs(
     assert message in err
     assert KEY not in err
     assert not (tmp_path / "reports").exists()  # refused before a run folder was made
+
+
+def test_force_accepts_a_baseline_that_is_not_comparable():
+    assert parse("--baseline", str(SMALL), "--force").baseline == SMALL
 
 
 # --- exit codes -----------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_report_and_comparison_failures_are_one_line_and_keep_the_results(
     monkeypatch.setattr(bench.compare, "compare_paths", boom)
     folder = run_folder(tmp_path)
     original = (folder / "results.json").read_bytes()
-    opts = parse("--baseline", str(SMALL), "--thresholds", str(FIXTURES / "fail.toml"))
+    opts = parse("--baseline", str(SMALL), "--force", "--thresholds", str(FIXTURES / "fail.toml"))
     lines: list[str] = []
     code = finish(opts, folder, Execution(0, False, folder / "locust.log"), {}, lines.append)
     # The folder now carries the results' own run id; the file is untouched.
@@ -75,7 +75,7 @@ def test_without_the_comparison_the_thresholds_decide(tmp_path, monkeypatch):
 def test_the_broken_run_code_wins_over_every_verdict(tmp_path, monkeypatch, child, expected):
     monkeypatch.setattr(bench.report, "build_report", boom)
     folder = run_folder(tmp_path)
-    opts = parse("--thresholds", str(FIXTURES / "fail.toml"), "--baseline", str(SMALL))
+    opts = parse("--thresholds", str(FIXTURES / "fail.toml"), "--baseline", str(SMALL), "--force")
     code = finish(opts, folder, Execution(child, False, folder / "locust.log"), {}, lambda _: None)
     assert code == expected
 

@@ -190,6 +190,9 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
     locustfile = Path(args.locustfile)
     if not locustfile.is_file():
         raise _usage(f"--locustfile: {locustfile} is not a file")
+    baseline = _existing(args.baseline, "--baseline")
+    if baseline is not None:
+        _check_baseline(baseline, config, force=bool(args.force))
     thresholds_path = _existing(args.thresholds, "--thresholds")
     thresholds = None
     if thresholds_path is not None:
@@ -214,7 +217,7 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
         expect_workers=args.expect_workers,
         master_bind_host=args.master_bind_host,
         master_bind_port=args.master_bind_port,
-        baseline=_existing(args.baseline, "--baseline"),
+        baseline=baseline,
         thresholds=thresholds,
         thresholds_path=thresholds_path,
         compare_thresholds=_existing(args.compare_thresholds, "--compare-thresholds"),
@@ -222,6 +225,47 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
         report=bool(args.report),
         locust_args=tuple(args.locust_args),
     )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_baseline(path: Path, config: HarnessConfig, *, force: bool) -> None:
+    """Refuse a baseline that cannot be read or compared *before* the run is spent.
+
+    The comparison (bench.compare.inputs) refuses runs that differ in poll interval,
+    session config or target kind; finding that out after a long ladder, or after
+    paid sessions, would waste them.  `--force` skips the comparability part.
+    """
+    from bench.compare.errors import CompareError
+    from bench.compare.inputs import load_side
+    from bench.redact import redact_config
+
+    try:
+        side = load_side("baseline", path)
+    except CompareError as exc:
+        raise _usage(f"--baseline: {exc}") from None
+    if force:
+        return
+    planned = {
+        "poll interval": config.poll_interval,
+        "target kind": "remote" if config.host else "simulator",
+        "session config": redact_config(config.session_config),
+    }
+    for results in side.runs:
+        found = {
+            "poll interval": results.config.get("poll_interval_s"),
+            "target kind": results.run["target"].get("kind"),
+            "session config": results.config.get("session_config"),
+        }
+        for what, value in planned.items():
+            if found[what] != value:
+                raise _usage(
+                    f"--baseline: not comparable: {what} differs (baseline "
+                    f"{_short(found[what])}, this run {_short(value)}); match it or use --force"
+                )
 
 
 def _check_profile(config: HarnessConfig) -> None:
