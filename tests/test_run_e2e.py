@@ -160,7 +160,7 @@ def test_a_broken_run_wins_and_keeps_its_results(baseline, reports):
                     "--poll-interval", "0.02", "--ready-timeout", "2",
                     "--host", f"http://127.0.0.1:{port}",
                     "--thresholds", str(FIXTURES / "fail.toml"),
-                    "--baseline", str(baseline.folder))  # fmt: skip
+                    "--baseline", str(baseline.folder), "--force")  # fmt: skip
     assert run.proc.returncode == exitcodes.TARGET_UNREACHABLE, failure(run)
     assert run.folder is not None
     results = load_results(run.folder / "results.json")
