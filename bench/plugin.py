@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -26,7 +27,7 @@ import gevent
 import orjson
 from locust import events
 from locust.env import Environment
-from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 from bench import cleanup, exitcodes
 from bench.config import (
@@ -139,9 +140,14 @@ class Run:
     draining_since: float | None = None
     drained_workers: set[str] = field(default_factory=set)
     capped_workers: set[str] = field(default_factory=set)
+    workers: set[str] = field(default_factory=set)  # master: the workers the run began with
+    # master: per worker, per (step, warm-up), journeys shipped as started minus outcomes
+    # shipped: what a lost worker still had in flight
+    open_journeys: dict[str, Counter[tuple[int, bool]]] = field(default_factory=dict)
     worker_inflight: dict[str, int] = field(default_factory=dict)
     timeline: Timeline = field(default_factory=lambda: Timeline(TIMELINE_INTERVAL))
     finalised: bool = False
+    finished: bool = False  # results written (a second signal must not overwrite them)
 
     @property
     def tag(self) -> str:
@@ -179,6 +185,10 @@ class Harness:
         # poll error, timeout, failed release): the reaper ends their sessions mid-run.
         self.abandoned: set[str] = set()
         self._reaper: Any = None
+        # Set by the first SIGINT/SIGTERM of a run; a second one stops at once.
+        self.interrupted = False
+        self.finishing = False
+        self._interrupter: Any = None  # the greenlet finishing an interrupted run
         self._sampler: Any = None
         self._settings: JourneySettings | None = None
         self.settle = config.ladder.settle
@@ -244,6 +254,7 @@ class Harness:
             self._sampler = gevent.spawn(self._sample_loop)
         if self.is_master:
             workers = sorted(self.environment.runner.clients.keys())  # type: ignore[union-attr]
+            self.run.workers = set(workers)
             quotas = _split(self.config.max_sessions, len(workers))
             for client_id, quota in zip(workers, quotas, strict=True):
                 self.environment.runner.send_message(  # type: ignore[union-attr]
@@ -311,8 +322,7 @@ class Harness:
             log.warning("drain timed out; finishing with what was shipped")
             return True
         if self.is_master:
-            expected = set(self.environment.runner.clients.keys())  # type: ignore[union-attr]
-            return expected <= run.drained_workers
+            return self.live_workers() <= run.drained_workers
         if self.inflight:
             return False
         if self.orphans.open:
@@ -324,9 +334,20 @@ class Harness:
         if self.run is None:
             return False
         if self.is_master:
-            expected = set(self.environment.runner.clients.keys())  # type: ignore[union-attr]
+            expected = self.live_workers()
             return bool(expected) and expected <= self.run.capped_workers
         return self.capped
+
+    def live_workers(self) -> set[str]:
+        """Master: connected workers Locust has not marked missing (a lost one never drains)."""
+        clients = self.environment.runner.clients  # type: ignore[union-attr]
+        return {c.id for c in clients.values() if c.state != STATE_MISSING}
+
+    def lost_workers(self) -> list[str]:
+        """Master: workers the run began with that are now missing or gone."""
+        if not self.is_master or self.run is None:
+            return []
+        return sorted(self.run.workers - self.live_workers())
 
     # --- master / local: timeline and progress ------------------------------------------
 
@@ -477,7 +498,14 @@ class Harness:
             self.abandoned.add(request_id)
         _fire_phase_events(self.environment, result)
         if self.journey_log:
-            self.journey_lines.append(_journey_line(step, warmup, result, journey))
+            self.journey_lines.append(
+                _journey_line(step, warmup, result, journey, self._node_id())
+            )
+
+    def _node_id(self) -> str:
+        if not self.is_worker:
+            return "local"
+        return str(getattr(self.environment.runner, "client_id", "worker"))
 
     def _cap_reached(self) -> None:
         if self.capped:
@@ -565,7 +593,15 @@ class Harness:
     # --- master: receiving ---------------------------------------------------------------
 
     def on_delta(self, client_id: str, data: dict[str, Any]) -> None:
-        self.recorder.merge_wire(data.get("delta", {}))
+        delta = data.get("delta", {})
+        self.recorder.merge_wire(delta)
+        if self.run is not None:
+            balance = self.run.open_journeys.setdefault(client_id, Counter())
+            for index, step in delta.items():
+                for warmup, name in ((False, "measured"), (True, "warmup")):
+                    part = step.get(name, {})
+                    done = sum(int(v) for v in part.get("outcomes", {}).values())
+                    balance[int(index), warmup] += int(part.get("journeys", 0)) - done
         self.journey_lines.extend(data.get("journeys", []))
         for request_id, session_id in data.get("unresolved", []):
             self.remote_orphans[request_id] = session_id
@@ -584,9 +620,18 @@ class Harness:
         if run is None or run.finalised:
             return
         run.finalised = True
+        self.finishing = True
+        if self.interrupted:
+            reason = "interrupted"
+            # Results first, clean-up second: whatever comes next (a second signal, a
+            # SIGKILL), what was measured is on disk; the final write replaces this one.
+            self.cleanup_report = self._unswept_report()
+            code, why = self._exit_code()
+            self._write(self._document(run, time.monotonic(), code, why, "interrupted"))
         if self.runs_users:
             self._account_busy()
             self.resolve_orphans()
+        self._abort_lost_journeys(run)
         now = time.monotonic()
         for step in run.steps:
             if step.ended is None:
@@ -596,10 +641,24 @@ class Harness:
         code, why = self._exit_code()
         document = self._document(run, now, code, why, reason)
         self._write(document)
+        run.finished = True
         if self.config.report:
             self._report()
         self.environment.process_exit_code = code
         log.info("run %s finished: %s (exit code %d)", run.id, why, code)
+
+    def _abort_lost_journeys(self, run: Run) -> None:
+        """Journeys a lost worker shipped as started but never finished end as `aborted`.
+
+        They were cut short by the worker's death; without an outcome they would break the
+        invariant (outcomes add up to journeys started) for a loss already reported.
+        """
+        for client_id in self.lost_workers():
+            balance = run.open_journeys.get(client_id, Counter())
+            for (step, warmup), count in sorted(balance.items()):
+                for _ in range(max(count, 0)):
+                    self.recorder.journey_finished(step, warmup, JourneyResult(Outcome.ABORTED))
+            balance.clear()
 
     def _sweep(self, run: Run) -> dict[str, Any]:
         """End what is left by tag, and list every session not confirmed ended.
@@ -609,17 +668,8 @@ class Harness:
         idle timeout meanwhile: billed all the same), or when a request was still
         unresolved at the end (it may yet become a session).
         """
-        unresolved = {**self.remote_orphans, **self.orphans.open}
-        unended = sorted({sid for sid in unresolved.values() if sid})
-        pending = sorted(rid for rid, sid in unresolved.items() if not sid)
-        report: dict[str, Any] = {
-            "ended_by_sweep": 0,
-            "left_alive": 0,
-            "left_alive_ids": [],
-            "unended_session_ids": unended,
-            "unresolved_request_ids": pending,
-            "sweep_ok": False,
-        }
+        report = self._unswept_report()
+        unended, pending = report["unended_session_ids"], report["unresolved_request_ids"]
         host = self.environment.host
         alive: list[str] | None = None
         if host:
@@ -636,6 +686,82 @@ class Harness:
         report["leaked"] = len(set(alive or ()) | set(unended)) + len(pending)
         return report
 
+    def _unswept_report(self) -> dict[str, Any]:
+        """The clean-up report before (or without) a sweep: what is known not to be ended."""
+        unresolved = {**self.remote_orphans, **self.orphans.open}
+        unended = sorted({sid for sid in unresolved.values() if sid})
+        pending = sorted(rid for rid, sid in unresolved.items() if not sid)
+        return {
+            "ended_by_sweep": 0,
+            "left_alive": 0,
+            "left_alive_ids": [],
+            "unended_session_ids": unended,
+            "unresolved_request_ids": pending,
+            "sweep_ok": False,
+            "leaked": len(unended) + len(pending),
+        }
+
+    def on_signal(self) -> None:
+        """SIGINT/SIGTERM (run by gevent in a greenlet of its own).
+
+        Locust cannot be left to it: during a headless shape run (ours) its SIGTERM
+        handler is not installed yet, so SIGTERM killed the process with nothing written,
+        and SIGINT stopped the users gracefully (up to the stop timeout) with no way to
+        say "now".  Here the first signal interrupts the run; the second stops at once.
+        """
+        run = self.run
+        if self.interrupted or run is None or run.finished:
+            self.stop_now()
+            return
+        self._interrupter = gevent.getcurrent()
+        self.interrupt()
+
+    def wait_for_interrupted_run(self) -> None:
+        """Hold Locust's shutdown (which ends in sys.exit) until the interrupted run is written."""
+        greenlet = self._interrupter
+        if greenlet is not None and greenlet is not gevent.getcurrent():
+            greenlet.join(timeout=self.config.drain_timeout + 30)
+
+    def interrupt(self) -> None:
+        """First signal: abort journeys now, then finish as usual (bounded clean-up).
+
+        Stopping the users first, with no graceful wait, keeps them from creating
+        sessions while the results are written, leaves every journey an outcome (`aborted`
+        for those cut) and every cut request in the orphans, which finalise ends within
+        the drain timeout.
+        """
+        self.interrupted = True
+        log.warning(
+            "interrupted: aborting journeys, writing results and ending sessions (up to "
+            "%.0f s); a second signal stops at once",
+            self.config.drain_timeout,
+        )
+        self.environment.stop_timeout = 0  # cut journeys now: their sessions are ended below
+        runner = self.environment.runner
+        if runner is not None:
+            runner.stop()  # fires test_stop, which finalises
+        if self.run is not None and not self.run.finalised:
+            self.finalise("interrupted")
+
+    def stop_now(self) -> None:
+        """Second signal: write what was gathered (no network), then exit at once."""
+        code = self.environment.process_exit_code or exitcodes.OK
+        run = self.run
+        try:
+            if run is not None and not run.finished:
+                self.cleanup_report = {**self._unswept_report(), **self.cleanup_report}
+                self.cleanup_report["sweep_ok"] = bool(self.cleanup_report.get("sweep_ok"))
+                code, why = self._exit_code()
+                if not self.cleanup_report.get("sweep_ok"):
+                    why = "stopped by a second signal before the clean-up finished: " + why
+                now = time.monotonic()
+                self._write(self._document(run, now, code, why, "interrupted twice"))
+            log.warning("second signal: stopped at once (exit code %d)", code)
+        finally:
+            self.stop_target()
+            logging.shutdown()
+            os._exit(code)
+
     def _exit_code(self) -> tuple[int, str]:
         journeys, outcomes = self.recorder.totals()
         violations = self.recorder.invariant_violations()
@@ -646,6 +772,15 @@ class Harness:
             return (
                 exitcodes.PROTOCOL_ERRORS,
                 f"{protocol} of {journeys} journeys ended in protocol errors",
+            )
+        lost = self.lost_workers()
+        if lost:
+            # Before leaks: a lost worker's unshipped journeys and unended sessions are
+            # exactly what nobody can account for, and the leak count may include them.
+            return (
+                exitcodes.WORKER_LOST,
+                f"{len(lost)} worker(s) lost mid-run ({', '.join(lost)}); their unshipped "
+                "journeys are missing",
             )
         leaked = self.cleanup_report.get("leaked", 0)
         if leaked:
@@ -667,7 +802,7 @@ class Harness:
         config = self.config
         ended_wall = run.started_wall + (now - run.started_mono)
         meta = environment_metadata()
-        workers = len(self.environment.runner.clients) if self.is_master else 1  # type: ignore[union-attr]
+        workers = len(run.workers) if self.is_master else 1
         target: dict[str, Any] = {"kind": self.target_kind, "host": self.environment.host}
         if self.simulator is not None:
             target.update(
@@ -679,6 +814,8 @@ class Harness:
             "release": config.release,
             "target": target,
             "workers": workers,
+            # Optional (v2 tolerates extra run keys): ids of workers lost mid-run.
+            "workers_lost": self.lost_workers(),
             "started_at": iso(run.started_wall),
             "ended_at": iso(ended_wall),
             "duration_s": round(now - run.started_mono, 3),
@@ -797,7 +934,9 @@ class JourneyFailed(Exception):
     """A journey that did not reach ready (shown in Locust's failures table)."""
 
 
-def _journey_line(step: int, warmup: bool, result: JourneyResult, journey: Any) -> bytes:
+def _journey_line(
+    step: int, warmup: bool, result: JourneyResult, journey: Any, node: str
+) -> bytes:
     return orjson.dumps(
         {
             "request_id": journey.request_id,
@@ -810,6 +949,7 @@ def _journey_line(step: int, warmup: bool, result: JourneyResult, journey: Any) 
             "estimates": {k: [v.value, v.uncertainty] for k, v in result.estimates.items()},
             "samples_us": {k: v for k, v in result.samples.items() if k != "poll"},
             "polls": len(result.samples.get("poll", ())),
+            "node": node,  # the worker's client id ("local" in one process)
         },
         option=orjson.OPT_APPEND_NEWLINE,
     )
@@ -860,6 +1000,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if not environment.stop_timeout:
         # Without it Locust kills users mid-poll when a step ends or the run stops.
         environment.stop_timeout = config.drain_timeout
+    # gevent handlers replace Python's KeyboardInterrupt and run in their own greenlet.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, _harness.on_signal)
     if config.host and not is_loopback(config.host):
         log.warning(
             "target %s is not loopback: at most %s sessions", config.host, config.max_sessions
@@ -922,11 +1065,10 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if h is None or isinstance(environment.runner, WorkerRunner):
         return
     try:
+        if h.interrupted and h.run is not None and not h.run.finished:
+            h.wait_for_interrupted_run()
         if h.run is not None and not h.run.finalised:
             h.finalise("quit")
-        elif h.run is not None:
-            # Locust recomputes the exit code after quitting; keep ours.
-            pass
     finally:
         h.stop_target()
 

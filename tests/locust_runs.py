@@ -190,8 +190,11 @@ def endpoint_faults(counters: dict[str, Any], endpoint: str, kind: str) -> int:
     return int(counters["faults_by_endpoint"].get(endpoint, {}).get(kind, 0))
 
 
-def assert_sound(run: Finished) -> None:
-    """What must hold after any fault: no traceback, one outcome per journey, logs agree."""
+def assert_sound(run: Finished, unlogged_aborted: int = 0) -> None:
+    """What must hold after any fault: no traceback, one outcome per journey, logs agree.
+
+    `unlogged_aborted`: journeys a lost worker never finished, so never logged (their
+    outcome, `aborted`, is the master's)."""
     for text in (run.stdout, run.stderr):
         assert "Traceback" not in text, text[-3000:]
     totals = run.doc["totals"]
@@ -201,5 +204,7 @@ def assert_sound(run: Finished) -> None:
         for part in (step["measured"], step["warmup"]):
             assert sum(part["outcomes"].values()) == part["journeys"]
     if run.journeys:
-        assert len(run.journeys) == totals["journeys"]
-        assert Counter(j["outcome"] for j in run.journeys) == Counter(run.outcomes)
+        assert len(run.journeys) + unlogged_aborted == totals["journeys"]
+        logged = Counter(j["outcome"] for j in run.journeys)
+        logged["aborted"] += unlogged_aborted
+        assert +logged == Counter(run.outcomes)
