@@ -246,6 +246,11 @@ def _check_run(run: dict[str, Any], *, fill: bool) -> None:
         raise _Invalid(
             f"run.target.kind: expected 'simulator' or 'remote', got {run['target']['kind'][:40]!r}"
         )
+    # Optional (written since the worker-loss handling): ids of workers lost mid-run.
+    if "workers_lost" in run:
+        _expect(run["workers_lost"], (list,), "run.workers_lost")
+        for i, item in enumerate(run["workers_lost"]):
+            _expect(item, _STR, f"run.workers_lost[{i}]")
     _check_timestamp(run["started_at"], "run.started_at")
     _check_timestamp(run["ended_at"], "run.ended_at")
 

@@ -264,6 +264,16 @@ def test_many_unobserved_phases_warn() -> None:
     assert "configuring (100%)" in found["unobserved-phases"]
 
 
+def test_lost_workers_and_leaked_sessions_warn() -> None:
+    doc = built([{"target": 1, "ready": [2.0] * 4000}])
+    doc["run"]["workers_lost"] = ["worker-b"]
+    doc["cleanup"]["left_alive"] = 2
+    found = codes(doc)
+    assert set(found) == {"worker-lost", "leaked-sessions"}
+    assert found["worker-lost"].startswith("1 worker(s) were lost mid-run")
+    assert "2 session(s)" in found["leaked-sessions"]
+
+
 # --- timeline ---------------------------------------------------------------------------
 
 

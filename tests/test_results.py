@@ -870,3 +870,14 @@ def regenerate_fixtures() -> None:
 if __name__ == "__main__":
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
     regenerate_fixtures()
+
+
+def test_workers_lost_is_optional_and_checked_when_present(tmp_path):
+    doc = orjson.loads(dumps(make_small_document()))
+    assert "workers_lost" not in doc["run"]
+    doc["run"]["workers_lost"] = ["w-1"]
+    assert load_results(write_doc(tmp_path / "ok.json", doc)).run["workers_lost"] == ["w-1"]
+    doc["run"]["workers_lost"] = [3]
+    path = write_doc(tmp_path / "bad.json", doc)
+    with pytest.raises(ResultsError, match=re.escape("run.workers_lost[0]: expected a string")):
+        load_results(path)

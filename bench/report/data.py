@@ -143,6 +143,7 @@ class RunData:
     merged: Mapping[str, MetricStats]  # measured, over all steps
     metric_names: tuple[str, ...]
     source_version: int
+    workers_lost: tuple[str, ...] = ()
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -321,6 +322,7 @@ def run_data(results: Results, slo: SLO | None = None, knee_factor: float = 1.5)
         totals=results.totals,
         left_alive=int(cleanup.get("left_alive") or 0),
         left_alive_ids=tuple(str(i) for i in cleanup.get("left_alive_ids") or ()),
+        workers_lost=tuple(str(w) for w in run.get("workers_lost") or ()),
         capacity=capacity_at_slo(results, slo),
         knee=knee_from_medians(medians, knee_factor),
         knee_factor=knee_factor,

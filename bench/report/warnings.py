@@ -152,6 +152,15 @@ def warnings_for(data: RunData) -> list[ReportWarning]:
             f"{data.left_alive} session(s) were still alive after the clean-up sweep.",
             "End them by hand (ids are in the results file's cleanup section).",
         ))
+
+    # 9. A worker vanished: its unshipped journeys (at most its last 2 s) are missing.
+    if data.workers_lost:
+        out.append(ReportWarning(
+            "worker-lost",
+            f"{len(data.workers_lost)} worker(s) were lost mid-run; journeys they had not "
+            "yet shipped to the master are missing and the ones in flight count as aborted.",
+            "Check the lost workers' logs and resources (memory, CPU) and rerun.",
+        ))
     return out
 
 
