@@ -253,3 +253,15 @@ def test_summary_of_a_broken_run_without_results(tmp_path):
     assert text.startswith(head + "target unreachable**")
     assert "- problem: comparison failed: nope" in text
     assert step_summary.read_text() == "earlier step\n" + text + "\n"
+
+
+def test_a_closed_console_does_not_stop_the_child_or_its_log(tmp_path):
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    child = "for i in range(3): print('line', i, flush=True)\n"
+    result = execute([sys.executable, "-c", child], {}, tmp_path / "c.log", budget_s=60,
+                     out=Closed())  # fmt: skip
+    assert result.returncode == 0
+    assert (tmp_path / "c.log").read_text() == "line 0\nline 1\nline 2\n"

@@ -104,21 +104,32 @@ def _pump(
     received: list[int],
 ) -> None:
     assert proc.stdout is not None
+    console = [stream]  # emptied when the console goes away (e.g. `bench run | head`)
+
+    def show(text: str) -> None:
+        if not console:
+            return
+        try:
+            console[0].write(text)
+            console[0].flush()
+        except (BrokenPipeError, ValueError):
+            # Keep draining the child into the log: a child blocked on a full pipe
+            # would never finish its run and write its results.
+            console.clear()
+
     while True:
         try:
             for line in proc.stdout:
                 line = scrub(line, secrets)
-                stream.write(line)
-                stream.flush()
                 log.write(line)
+                show(line)
             proc.wait()
             return
         except KeyboardInterrupt:
             received.append(signal.SIGINT)
             # The child got the same SIGINT and is finishing its run: keep its output
             # and results.  The watchdog still bounds how long that may take.
-            stream.write("bench run: interrupted; waiting for Locust to write the results\n")
-            stream.flush()
+            show("bench run: interrupted; waiting for Locust to write the results\n")
 
 
 def _forward_sigterm(proc: subprocess.Popen[str], received: list[int]) -> object:
