@@ -235,4 +235,6 @@ def test_sigterm_keeps_the_partial_run_and_exits_143(reports):
     summary = (results_file.parent / "summary.md").read_text()
     assert "**Verdict: exit code 143 - interrupted by signal 15**" in summary
     assert "**Thresholds: passed**" in summary  # the partial run is still evaluated
-    assert out.splitlines()[-1].startswith("bench run: exit code 143 (interrupted by signal 15;")
+    assert out.splitlines()[-1] == (
+        "bench run: exit code 143 (interrupted by signal 15: the partial run's results are kept)"
+    )

@@ -73,7 +73,7 @@ def run_exit_code(execution: Execution, results_error: str | None) -> tuple[int,
         return code, MEANINGS[code]  # the harness's verdict on what it measured comes first
     if execution.interrupted is not None:
         signum = execution.interrupted
-        return 128 + signum, f"interrupted by signal {signum}; the partial run's results are kept"
+        return 128 + signum, "the partial run's results are kept"
     if execution.timed_out:
         return LOCUST_FAILED, f"stopped by the watchdog (Locust exit code {code})"
     if code < 0:
@@ -308,8 +308,13 @@ def console_lines(outcome: Outcome, summary: Path | None) -> list[str]:
     if summary is not None:
         lines.append(f"bench run: summary {summary}")
     code = outcome.exit_code
-    lines.append(f"bench run: exit code {code} ({meaning(code)}; "
-                 f"run: {outcome.run_reason})")  # fmt: skip
+    if code != exitcodes.OK and code == outcome.run_code:
+        # The run decided: its meaning, and the reason when that adds something.
+        reason = outcome.run_reason
+        detail = meaning(code) if reason == meaning(code) else f"{meaning(code)}: {reason}"
+    else:
+        detail = f"{meaning(code)}; run: {outcome.run_reason}"
+    lines.append(f"bench run: exit code {code} ({detail})")
     return lines
 
 
