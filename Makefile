@@ -22,11 +22,12 @@ chromium:
 	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 	  echo "note: chromium not installed; the report's browser test will be skipped"
 
-# The main job: a short real ladder against the embedded simulator (about 2 minutes),
-# ending in reports/<run-id>/ with the results file and HDR interval logs.
+# The main job: a real 5-step ladder against the embedded simulator (about 2 minutes)
+# through `bench run`: results, Locust CSV, report, the CI's SLO gates and a combined
+# summary in reports/local-demo/<run-id>/.
 benchmark: setup
-	$(BIN)/locust -f locustfiles/async_sessions.py --headless --only-summary \
-		--ladder 1,2,4,8,16 --step-time 15 --settle 3 --release local-demo
+	$(BIN)/bench run --ladder 1,2,4,8,16 --step-time 15 --settle 3 --release local-demo \
+		--thresholds .github/bench/thresholds.toml
 
 test: setup chromium
 	$(BIN)/ruff check .

@@ -10,3 +10,5 @@ LEAKED_SESSIONS = 12  # sessions were left alive after the clean-up sweep
 INVARIANT_BROKEN = 13  # outcomes do not add up to journeys started
 NO_JOURNEYS = 14  # the run ended before any journey started
 WORKER_LOST = 15  # a worker vanished mid-run; its unshipped data is missing
+LOCUST_FAILED = 16  # `bench run`: Locust ended without a harness verdict (crash, kill, watchdog)
+# `bench run` interrupted by signal N exits 128 + N (130 SIGINT, 143 SIGTERM), as shells do.

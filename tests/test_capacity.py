@@ -115,7 +115,7 @@ def test_no_level_passes_gives_none() -> None:
 
 
 def test_slo_validates_and_describes_itself() -> None:
-    assert SLO().describe() == "p95 ready <= 30 s and failure rate <= 1 %"
+    assert SLO().describe() == "p95 ready <= 5 s and failure rate <= 1 %"
     with pytest.raises(ValueError):
         SLO(ready_limit_s=0)
     with pytest.raises(ValueError):

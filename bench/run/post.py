@@ -35,8 +35,7 @@ from bench.run.execute import Execution
 from bench.run.options import RunOptions
 from bench.thresholds import Evaluation, evaluate, format_lines, format_markdown
 
-# Not (yet) in bench/exitcodes.py: Locust ended without a harness verdict.
-LOCUST_FAILED = 16
+LOCUST_FAILED = exitcodes.LOCUST_FAILED
 
 BROKEN = frozenset(
     {
