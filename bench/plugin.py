@@ -56,6 +56,7 @@ SIMULATOR_KEY = "sim-local-key"
 SCENARIO_VERSION = 1
 SHIP_INTERVAL = 2.0  # seconds between worker deltas
 REAP_INTERVAL = 0.5  # seconds between passes ending the sessions of abandoned journeys
+DEFAULT_CLIENT_TIMEOUT = 10.0  # seconds; --client-timeout
 TIMELINE_INTERVAL = 1.0  # seconds between timeline samples (master / local)
 
 MSG_SETUP = "bench_setup"  # master -> worker: run id, target kind, session quota
@@ -115,6 +116,9 @@ def add_options(parser: Any) -> None:
         help="Fraction of protocol-error journeys above which the run is broken (default 0.01).")
     add("--journey-log", action="store_true", default=False,
         help="Also write every journey's estimates to journeys.jsonl.")
+    add("--client-timeout", type=_seconds("client-timeout"), default=DEFAULT_CLIENT_TIMEOUT,
+        help="Seconds the load client waits for any answer before the call counts as failed "
+        f"(default {DEFAULT_CLIENT_TIMEOUT:g}).")
     add("--no-report", action="store_true", default=False,
         help="Do not build the report (report.html, plots, summary.md) at the end of the run.")
     add("--progress-interval", type=_seconds("progress-interval", zero_ok=True), default=10.0,

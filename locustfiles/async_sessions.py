@@ -4,18 +4,13 @@ With no --host, the embedded simulator is started on loopback; with --host, the
 key comes from ANCHOR_API_KEY.  The logic lives in the `bench` package.
 """
 
-from typing import Any
-
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, constant, task
 from locust.env import Environment
 
 from bench import plugin  # registers options and event listeners
-from bench.plugin import harness
 from bench.shapes import LadderShape
 
 __all__ = ["AsyncSessionUser", "LadderShape"]
-
-DEFAULT_CLIENT_TIMEOUT = 10.0
 
 
 class AsyncSessionUser(FastHttpUser):
@@ -24,7 +19,7 @@ class AsyncSessionUser(FastHttpUser):
     wait_time = constant(0)
     # A call slower than this counts as failed (a poll is retried with backoff, a
     # create ends in create_error); --client-timeout changes it.
-    network_timeout = DEFAULT_CLIENT_TIMEOUT
+    network_timeout = plugin.DEFAULT_CLIENT_TIMEOUT
     connection_timeout = 5.0
 
     def __init__(self, environment: Environment) -> None:
@@ -37,17 +32,4 @@ class AsyncSessionUser(FastHttpUser):
 
     @task
     def journey(self) -> None:
-        harness().run_journey(self)
-
-
-def _client_timeout_option(parser: Any, **_: Any) -> None:
-    parser.add_argument(
-        "--client-timeout",
-        type=plugin._seconds("client-timeout"),
-        default=DEFAULT_CLIENT_TIMEOUT,
-        help="Seconds the load client waits for any answer before the call counts as "
-        f"failed (default {DEFAULT_CLIENT_TIMEOUT:g}).",
-    )
-
-
-events.init_command_line_parser.add_listener(_client_timeout_option)
+        plugin.harness().run_journey(self)
