@@ -160,5 +160,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         options = command.options(args, os.environ if environ is None else environ)
         return command.run(options)
     except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        # One line whatever the user typed: a newline inside an argument stays visible.
+        message = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"Error: {message}", file=sys.stderr)
         return 2

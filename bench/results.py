@@ -29,6 +29,7 @@ from bench.recorder import (
     new_histogram,
 )
 from bench.redact import redact_config
+from bench.userfiles import read_bytes, type_name
 
 FORMAT = "async-session-bench/results"
 
@@ -146,24 +147,6 @@ class _Invalid(Exception):
     """Internal: a validation problem, turned into ResultsError with the file's name."""
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
 def _is(value: Any, types: tuple[type, ...]) -> bool:
     # JSON booleans are Python ints: never let true pass for a count.
     if isinstance(value, bool):
@@ -189,7 +172,7 @@ def _expect(value: Any, types: tuple[type, ...], where: str, nullable: bool = Fa
         return
     if not _is(value, types):
         wanted = _TYPE_WORDS.get(types, "/".join(t.__name__ for t in types))
-        raise _Invalid(f"{where}: expected {wanted}, got {_type_name(value)}")
+        raise _Invalid(f"{where}: expected {wanted}, got {type_name(value)}")
 
 
 def _key(name: str) -> str:
@@ -699,7 +682,7 @@ def parse_results(data: bytes, name: str = "<bytes>") -> Results:
         raise ResultsError(f"{label} is not JSON ({exc.msg})") from None
     if not isinstance(doc, dict):
         raise ResultsError(
-            f"{label} is not an async-session-bench results file (JSON {_type_name(doc)})"
+            f"{label} is not an async-session-bench results file (JSON {type_name(doc)})"
         )
     if "format" not in doc:
         raise ResultsError(f"{label} is not an async-session-bench results file (no 'format')")
@@ -745,14 +728,7 @@ def parse_results(data: bytes, name: str = "<bytes>") -> Results:
 def load_results(path: str | os.PathLike[str]) -> Results:
     """Read and validate a results file; every problem is a one-line ResultsError."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ResultsError(f"results file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ResultsError(f"results file {path} is a directory") from None
-    except OSError as exc:
-        raise ResultsError(f"results file {path} cannot be read ({exc.strerror})") from None
+    data = read_bytes(path, "results file", ResultsError)
     results = parse_results(data, str(path))
     return Results(document=results.document, path=path, source_version=results.source_version)
 

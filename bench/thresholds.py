@@ -48,6 +48,7 @@ from bench.journey import METRICS
 from bench.recorder import new_histogram
 from bench.results import Results
 from bench.stats import quantile
+from bench.userfiles import read_text, type_name
 
 SCOPES = ("each-step", "overall")
 ANY_OUTCOME = "any"
@@ -146,20 +147,8 @@ class Thresholds:
 # --- parsing ------------------------------------------------------------------------------
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
+def _tname(value: Any) -> str:
+    return type_name(value, mapping="a table")
 
 
 class _Table:
@@ -167,7 +156,7 @@ class _Table:
 
     def __init__(self, data: Any, where: str, allowed: Iterable[str]) -> None:
         if not isinstance(data, dict):
-            raise ThresholdsError(f"{where}: expected a table, got {_type_name(data)}")
+            raise ThresholdsError(f"{where}: expected a table, got {_tname(data)}")
         unknown = sorted(set(data) - set(allowed))
         if unknown:
             raise ThresholdsError(
@@ -187,7 +176,7 @@ class _Table:
     def string(self, name: str, default: str | None = None) -> str:
         value = self.data.get(name, default) if default is not None else self.required(name)
         if not isinstance(value, str):
-            raise ThresholdsError(f"{self.key(name)}: expected a string, got {_type_name(value)}")
+            raise ThresholdsError(f"{self.key(name)}: expected a string, got {_tname(value)}")
         return value
 
     def choice(self, name: str, choices: Sequence[str], default: str | None = None) -> str:
@@ -203,7 +192,7 @@ class _Table:
             return None
         value = self.data[name]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ThresholdsError(f"{self.key(name)}: expected an integer, got {_type_name(value)}")
+            raise ThresholdsError(f"{self.key(name)}: expected an integer, got {_tname(value)}")
         if value < minimum:
             raise ThresholdsError(f"{self.key(name)}: must be at least {minimum}, got {value}")
         return value
@@ -236,7 +225,7 @@ class _Table:
     def percentile(self, name: str) -> float:
         value = self.required(name)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ThresholdsError(f"{self.key(name)}: expected a number, got {_type_name(value)}")
+            raise ThresholdsError(f"{self.key(name)}: expected a number, got {_tname(value)}")
         if not (math.isfinite(value) and 0 < value <= 100):
             raise ThresholdsError(f"{self.key(name)}: must be in (0, 100], got {value}")
         return float(value)
@@ -306,7 +295,7 @@ def _array(doc: dict[str, Any], key: str, source: str) -> list[Any]:
     value = doc.get(key, [])
     if not isinstance(value, list):
         raise ThresholdsError(
-            f"{source}: '{key}' must be an array of tables ([[{key}]]), got {_type_name(value)}"
+            f"{source}: '{key}' must be an array of tables ([[{key}]]), got {_tname(value)}"
         )
     return value
 
@@ -344,14 +333,7 @@ def parse_thresholds(text: str, source: str = "<thresholds>") -> Thresholds:
 def load_thresholds(path: str | Path) -> Thresholds:
     """Read and validate a thresholds file; every problem is a one-line ThresholdsError."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ThresholdsError(f"thresholds file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ThresholdsError(f"thresholds file {path} is a directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ThresholdsError(f"thresholds file {path} cannot be read ({exc})") from None
+    text = read_text(path, "thresholds file", ThresholdsError)
     return parse_thresholds(text, str(path))
 
 

@@ -23,10 +23,16 @@ from bench.results import ResultsError, parse_results
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "results"
 VALID = (FIXTURES / "v2-small.json").read_bytes()
 VALID_DOC = orjson.loads(VALID)
+# Cutting only trailing whitespace leaves a complete file: truncations stop before it.
+CUT_LIMIT = len(VALID.rstrip()) - 1
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 JSON_LEAF = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),  # what JSON (orjson) can carry
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
 )
 JSON = st.recursive(
     JSON_LEAF,
@@ -75,7 +81,7 @@ def test_loader_on_random_bytes(data):
 
 
 @SETTINGS
-@given(st.integers(min_value=0, max_value=len(VALID) - 1))
+@given(st.integers(min_value=0, max_value=CUT_LIMIT))
 def test_loader_on_truncated_valid_file(cut):
     with pytest.raises(ResultsError):
         parse_results(VALID[:cut], "truncated.json")
@@ -137,7 +143,7 @@ def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Random bytes or a truncated valid file: never a usable results file.
 BAD_FILES = st.one_of(
-    st.binary(max_size=200), st.integers(0, len(VALID) - 1).map(lambda n: VALID[:n])
+    st.binary(max_size=200), st.integers(0, CUT_LIMIT).map(lambda n: VALID[:n])
 )
 CLI_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -160,3 +166,9 @@ def test_compare_on_fuzzed_file(fuzz_dir, data, baseline_bad):
     pair = [str(bad), good] if baseline_bad else [good, str(bad)]
     code, stderr = run_cli(["compare", *pair, "-o", str(fuzz_dir / "cmp")])
     assert_user_error(code, stderr)
+
+
+def test_a_newline_in_an_argument_still_gives_one_error_line():
+    code, stderr = run_cli(["simulate", "--bogus\nflag"])
+    assert code == exitcodes.USAGE
+    assert stderr.count("\n") == 1 and "--bogus\\nflag" in stderr

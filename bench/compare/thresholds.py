@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.capacity import SLO
 from bench.compare.errors import CompareError
+from bench.userfiles import read_text
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_THRESHOLD = 0.10  # relative change of a latency statistic (asv's default factor)
@@ -129,15 +130,7 @@ def parse_thresholds(doc: Mapping[str, Any], name: str = "thresholds") -> Thresh
 
 def load_thresholds(path: Path) -> Thresholds:
     """Read and validate a thresholds TOML file; every problem is a one-line CompareError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CompareError(f"thresholds file {path} does not exist") from None
-    except IsADirectoryError:
-        raise CompareError(f"thresholds file {path} is a directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
-        raise CompareError(f"thresholds file {path} cannot be read ({reason})") from None
+    text = read_text(path, "thresholds file", CompareError)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
