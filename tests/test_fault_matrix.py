@@ -354,7 +354,10 @@ def test_target_killed_mid_run_and_restarted(tmp_path):
         outcomes[kind, journey["outcome"]] += 1
     assert outcomes["second", "ready"] == counters["sessions_ready"] > 0
     assert outcomes["second", "failed"] == counters["sessions_failed"]
-    assert outcomes["first", "ready"] >= 20
+    # 20 sessions were ready on the first target when it was killed; a journey whose
+    # next poll would have seen ready (at most one per user) lost it with the target.
+    assert outcomes["first", "ready"] + outcomes["first", "poll_error"] >= 20
+    assert outcomes["first", "ready"] >= 20 - USERS
     # The kill hit something in flight: a journey polling, creating or releasing.
     hit = outcomes["first", "poll_error"] + outcomes["none", "create_error"]
     assert hit + result.summed("release_errors") > 0
