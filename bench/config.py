@@ -33,6 +33,19 @@ class ConfigError(ValueError):
     """A bad option value; the message is one line fit for the user (exit code 2)."""
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_run_id(text: str) -> str:
+    """A run id given by the user: it names a folder and a session tag, so keep it plain."""
+    if not _RUN_ID.fullmatch(text):
+        raise ConfigError(
+            f"--run-id: {text[:70]!r} must be 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class HarnessConfig:
     host: str | None  # None: start the embedded simulator

@@ -34,6 +34,7 @@ from bench.config import (
     API_KEY_ENV,
     ConfigError,
     HarnessConfig,
+    check_run_id,
     from_options,
     is_loopback,
     number,
@@ -119,6 +120,8 @@ def add_options(parser: Any) -> None:
     add("--client-timeout", type=_seconds("client-timeout"), default=DEFAULT_CLIENT_TIMEOUT,
         help="Seconds the load client waits for any answer before the call counts as failed "
         f"(default {DEFAULT_CLIENT_TIMEOUT:g}).")
+    add("--run-id", type=_checked(check_run_id), default=None,
+        help="Id of the (first) run: names the results (default: UTC time + random suffix).")
     add("--no-report", action="store_true", default=False,
         help="Do not build the report (report.html, plots, summary.md) at the end of the run.")
     add("--progress-interval", type=_seconds("progress-interval", zero_ok=True), default=10.0,
@@ -194,6 +197,7 @@ class Harness:
         self.finishing = False
         self._interrupter: Any = None  # the greenlet finishing an interrupted run
         self._sampler: Any = None
+        self._next_run_id: str | None = getattr(environment.parsed_options, "run_id", None) or None
         self._settings: JourneySettings | None = None
         self.settle = config.ladder.settle
         self.journey_log = config.journey_log
@@ -248,7 +252,9 @@ class Harness:
             except ConfigError as exc:
                 log.error("Error: %s", exc)
         now = time.monotonic()
-        self.run = Run(new_run_id(), now, time.time())
+        # --run-id names the first run only: a web-UI restart is a new run with a new id.
+        run_id, self._next_run_id = self._next_run_id or new_run_id(), None
+        self.run = Run(run_id, now, time.time())
         self.recorder = Recorder()
         self.journey_lines = []
         self.cleanup_report = {}

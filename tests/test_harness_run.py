@@ -73,10 +73,14 @@ def free_port() -> int:
 
 def test_embedded_simulator_run_is_clean(tmp_path):
     out = tmp_path / "run"
-    proc = locust(*SHORT, "--sim-profile", "fast", "--results-dir", str(out), "--release", "r1")
+    proc = locust(
+        *SHORT, "--sim-profile", "fast", "--results-dir", str(out), "--release", "r1",
+        "--run-id", "itest-1",
+    )  # fmt: skip
     assert proc.returncode == exitcodes.OK, proc.stderr[-2000:]
     results = load_results(out / "results.json")
     doc = results.document
+    assert doc["run"]["id"] == "itest-1"
     assert doc["run"]["target"]["kind"] == "simulator"
     assert doc["run"]["release"] == "r1"
     assert doc["totals"]["invariant_ok"]
@@ -113,6 +117,7 @@ def test_achieved_concurrency_excludes_the_drain(tmp_path):
     ("args", "message"),
     [
         (("--ladder", "1,x"), "'x' is not an integer"),
+        (("--run-id", "../x"), "'../x' must be 1-64 letters"),
         (("--ladder", "0,2"), "at least 1"),
         (("--poll-interval", "-1"), "must be greater than 0"),
         (("--step-time", "nan"), "finite"),

@@ -45,6 +45,7 @@ def test_simulator_command_line_is_exact():
         "--headless", "--only-summary",
         "--csv", "out/r1/RUN/locust",
         "--results-dir", "out/r1/RUN",
+        "--run-id", "RUN",
         "--no-report",
         "--ladder", "1,2", "--step-time", "2", "--settle", "0.2",
         "--release", "r1", "--sim-profile", "fast",
@@ -101,8 +102,8 @@ def test_harness_defaults_and_flags_match_the_plugin():
     plugin = json.loads(out.stdout)
     for name, value in HARNESS_DEFAULTS.items():
         assert plugin["defaults"][name] == value, name
-    passed = {flag for flag, *_ in HARNESS_VALUE_OPTIONS} | {"--journey-log", "--no-report",
-                                                            "--results-dir"}  # fmt: skip
+    fixed = {"--journey-log", "--no-report", "--results-dir", "--run-id"}
+    passed = {flag for flag, *_ in HARNESS_VALUE_OPTIONS} | fixed
     assert passed <= set(plugin["flags"])
 
 

@@ -24,6 +24,8 @@ def locust_command(options: RunOptions, run_dir: Path, python: str) -> list[str]
         "--headless", "--only-summary",
         "--csv", str(run_dir / CSV_PREFIX),
         "--results-dir", str(run_dir),
+        # The folder is named after the run: the results carry the same id.
+        "--run-id", run_dir.name,
         # `bench run` builds the report itself, with the thresholds' SLO, into report/.
         "--no-report",
     ]  # fmt: skip

@@ -18,8 +18,8 @@ from bench.runinfo import new_run_id
 def new_run_dir(options: RunOptions) -> Path:
     """reports/<release>/<run-id>/, created now so Locust's CSV and our log have a home.
 
-    The plugin stamps its own run id into the results; post-processing renames the
-    folder to that id afterwards so the two agree.
+    The folder's name is passed to the plugin as --run-id, so the results, the
+    sessions' tag and the folder share one id.
     """
     from bench.cli import UsageError  # here: bench.cli imports this package
 
