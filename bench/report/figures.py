@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -61,10 +62,21 @@ def _concurrency_axis(ax: object, levels: Sequence[int]) -> None:
     ax.set_xlabel("target concurrency (in-flight session requests)")  # type: ignore[attr-defined]
 
 
+def _plain_log_label(value: float, _: object) -> str:
+    # Plain numbers (0.2, 1, 5) instead of matplotlib's 2x10^-1; among the minor
+    # ticks only the 2s and 5s are labelled, enough to read a value off without clutter.
+    if value <= 0:
+        return ""
+    leading = round(value / 10 ** math.floor(math.log10(value)), 6)
+    return f"{value:g}" if leading in (1, 2, 5) else ""
+
+
 def _log_if_wide(ax: object, values: Sequence[float]) -> None:
     positive = [v for v in values if v > 0]
     if positive and max(positive) / min(positive) > 20:
         ax.set_yscale("log")  # type: ignore[attr-defined]
+        ax.yaxis.set_major_formatter(FuncFormatter(_plain_log_label))  # type: ignore[attr-defined]
+        ax.yaxis.set_minor_formatter(FuncFormatter(_plain_log_label))  # type: ignore[attr-defined]
 
 
 def _empty(ax: object, message: str) -> None:
