@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,37 @@ def free_port() -> int:
 
 def locust_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args]
+
+
+@contextlib.contextmanager
+def locust_workers(
+    port: int, logs_dir: Path, *, key: str, count: int = 2
+) -> Iterator[list[subprocess.Popen]]:
+    """`count` Locust workers for a master on 127.0.0.1:`port`, logging to logs_dir/worker<i>.log.
+
+    On exit each worker gets 30 s to quit by itself (the master tells it to), then is
+    killed, so a hung worker can fail a test but never outlive it.
+    """
+    env = {**os.environ, "ANCHOR_API_KEY": key}
+    logs = [(logs_dir / f"worker{i}.log").open("wb") for i in range(count)]
+    workers = [
+        subprocess.Popen(
+            locust_command("--worker", "--master-host", "127.0.0.1", "--master-port", str(port)),
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]  # fmt: skip
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        for log in logs:
+            log.close()
 
 
 class LocustProcess:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from locust_runs import free_port, locust_workers
 
 from bench import exitcodes
 from bench.results import load_results
@@ -63,12 +63,6 @@ def assert_key_never_written(proc: subprocess.CompletedProcess, directory: Path)
 def simulator(tmp_path):
     with SimulatorProcess("fast", seed=5, truth=True, api_key=KEY) as sim:
         yield sim
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_embedded_simulator_run_is_clean(tmp_path):
@@ -208,34 +202,17 @@ def test_sessions_that_cannot_be_ended_are_reported_as_leaked(simulator, tmp_pat
 def test_explicit_master_and_two_workers(simulator, tmp_path):
     port = free_port()
     out = tmp_path / "run"
-    common = [sys.executable, "-m", "locust", "-f", LOCUSTFILE]
     env = {**os.environ, "ANCHOR_API_KEY": KEY}
-    logs = [(tmp_path / f"worker{i}.log").open("w") for i in range(2)]
-    workers = [
-        subprocess.Popen(
-            [*common, "--worker", "--master-port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        for log in logs
-    ]  # fmt: skip
-    try:
+    with locust_workers(port, tmp_path, key=KEY):
         master = subprocess.run(
             [
-                *common, "--master", "--headless", "--only-summary", "--expect-workers", "2",
+                sys.executable, "-m", "locust", "-f", LOCUSTFILE,
+                "--master", "--headless", "--only-summary", "--expect-workers", "2",
                 "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
                 "--host", simulator.url, *SHORT, "--results-dir", str(out),
             ],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-    finally:
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-        for log in logs:
-            log.close()
     assert master.returncode == exitcodes.OK, master.stderr[-3000:]
     doc = load_results(out / "results.json").document
     assert doc["run"]["workers"] == 2

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from locust_runs import free_port, locust_workers
 
 from bench import exitcodes
 from bench.results import load_results
@@ -152,9 +152,7 @@ def test_thresholds_fail_with_two_processes(reports):
 
 
 def test_a_broken_run_wins_and_keeps_its_results(baseline, reports):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    port = free_port()  # nothing listens there once the probe socket is closed
     assert baseline.folder is not None
     run = bench_run(reports, "broken", "--ladder", "1", "--step-time", "1", "--settle", "0.1",
                     "--poll-interval", "0.02", "--ready-timeout", "2",
@@ -172,31 +170,10 @@ def test_a_broken_run_wins_and_keeps_its_results(baseline, reports):
 def test_master_with_external_workers_as_in_the_deployments(reports, tmp_path):
     # The commands of deploy/docker-compose.yml and deploy/k8s: `bench run
     # --expect-workers N` on the master, `locust --worker` on each worker.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logs = [(tmp_path / f"worker{i}.log").open("w") for i in range(2)]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", "locustfiles/async_sessions.py", "--worker",
-             "--master-host", "127.0.0.1", "--master-port", str(port)],
-            cwd=ROOT, env={**os.environ, "ANCHOR_API_KEY": KEY}, stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        for log in logs
-    ]  # fmt: skip
-    try:
+    port = free_port()
+    with locust_workers(port, tmp_path, key=KEY) as workers:
         run = bench_run(reports, "workers", *SHORT, "--sim-profile", "fast",
                         "--expect-workers", "2", "--master-bind-port", str(port))  # fmt: skip
-    finally:
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)  # they quit when the master says the run is over
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-        for log in logs:
-            log.close()
     assert run.proc.returncode == exitcodes.OK, failure(run)
     assert [w.returncode for w in workers] == [0, 0]
     assert run.folder is not None

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
-from locust_runs import LOCUSTFILE, ROOT, LocustProcess, finish, free_port
+from locust_runs import LocustProcess, finish, free_port, locust_workers
 
 from bench import exitcodes
 from bench.simulator.process import SimulatorProcess
@@ -82,33 +79,14 @@ def test_single_process_run_writes_no_secret(tmp_path):
 
 def test_distributed_run_writes_no_secret(tmp_path):
     port = free_port()
-    env = {**os.environ, "ANCHOR_API_KEY": KEY}
     with SimulatorProcess("fast", seed=52, truth=True, api_key=KEY) as sim:
         master = LocustProcess(
             ["--master", "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
              "--master-bind-port", str(port), *run_args(sim, tmp_path)],
             key=KEY,
         )  # fmt: skip
-        logs = [(tmp_path / f"worker{i}.log").open("wb") for i in range(2)]
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--worker",
-                 "--master-host", "127.0.0.1", "--master-port", str(port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-            for log in logs
-        ]  # fmt: skip
-        try:
+        with locust_workers(port, tmp_path, key=KEY):
             result = finish(master, tmp_path / "run")
-        finally:
-            for worker in workers:
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
-            for log in logs:
-                log.close()
     assert result.code == exitcodes.OK, result.stderr[-2000:]
     assert_redacted(tmp_path)
     assert_no_secret(tmp_path, result.stdout, result.stderr)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
-from locust_runs import LOCUSTFILE, ROOT, LocustProcess, assert_sound, finish, free_port, wait_until
+from locust_runs import (
+    LocustProcess,
+    assert_sound,
+    finish,
+    free_port,
+    locust_workers,
+    wait_until,
+)
 
 from bench import exitcodes
 from bench.simulator.process import SimulatorProcess
@@ -21,7 +25,6 @@ pytestmark = pytest.mark.slow
 def test_killed_worker_is_marked_lost_and_its_shipped_data_kept(tmp_path):
     port = free_port()
     out = tmp_path / "run"
-    env = {**os.environ, "ANCHOR_API_KEY": KEY}
     with SimulatorProcess("fast", seed=41, truth=True, api_key=KEY) as sim:
         master = LocustProcess(
             [
@@ -33,31 +36,13 @@ def test_killed_worker_is_marked_lost_and_its_shipped_data_kept(tmp_path):
             ],
             key=KEY,
         )  # fmt: skip
-        logs = [(tmp_path / f"worker{i}.log").open("wb") for i in range(2)]
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--worker",
-                 "--master-host", "127.0.0.1", "--master-port", str(port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-            for log in logs
-        ]  # fmt: skip
-        try:
+        with locust_workers(port, tmp_path, key=KEY) as workers:
             # A fast-profile journey takes >= ~20 ms (the phases' floors), so two users
             # make <= 100 ready sessions a second: 250 means >= 2.5 s of running, past the
             # first 2 s shipping interval of each worker.
             wait_until(sim, lambda c: c["sessions_ready"] >= 250, master, what="250 ready")
             workers[0].send_signal(signal.SIGKILL)
             result = finish(master, out)
-        finally:
-            for worker in workers:
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
-            for log in logs:
-                log.close()
         counters = sim.counters()
     # The one user the lost worker ran had a journey in flight (or not): it ends aborted.
     aborted = result.outcomes.get("aborted", 0)
