@@ -147,23 +147,39 @@ def ready_percentiles(data: RunData) -> Figure:
     return fig
 
 
+def _stacked_bars(
+    ax: object, steps: Sequence[StepData], series: Sequence[tuple[str, list[float], str]]
+) -> list[float]:
+    """One bar per step, `series` (label, heights, colour) stacked; returns the tops.
+
+    All-zero series are left out of the bars and the legend.
+    """
+    positions = list(range(len(steps)))
+    bottom = [0.0] * len(steps)
+    for label, heights, colour in series:
+        if not any(heights):
+            continue
+        ax.bar(positions, heights, bottom=bottom, color=colour, label=label,  # type: ignore[attr-defined]
+               width=0.7)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    ax.set_xticks(positions, _step_labels(steps))  # type: ignore[attr-defined]
+    ax.set_xlabel("target concurrency (in-flight session requests)")  # type: ignore[attr-defined]
+    return bottom
+
+
 def phases(data: RunData) -> Figure:
     fig, ax = figure(layout="constrained")
     steps = list(data.steps)
-    positions = list(range(len(steps)))
-    bottom = [0.0] * len(steps)
-    for phase in TIMED_PHASES:
-        heights = []
-        for s in steps:
-            stats = s.metrics.get(phase)
-            heights.append(stats.mean_us / 1e6 if stats and stats.mean_us is not None else 0.0)
-        ax.bar(positions, heights, bottom=bottom, color=PHASE_COLOURS[phase], label=phase,
-               width=0.7)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    if not any(bottom):
+
+    def mean_s(step: StepData, phase: str) -> float:
+        stats = step.metrics.get(phase)
+        return stats.mean_us / 1e6 if stats and stats.mean_us is not None else 0.0
+
+    series = [
+        (phase, [mean_s(s, phase) for s in steps], PHASE_COLOURS[phase]) for phase in TIMED_PHASES
+    ]
+    if not any(_stacked_bars(ax, steps, series)):
         _empty(ax, "no phase was timed")
-    ax.set_xticks(positions, _step_labels(steps))
-    ax.set_xlabel("target concurrency (in-flight session requests)")
     ax.set_ylabel("mean time in phase (s)")
     ax.set_title(_title("Where the time goes: mean time per phase vs concurrency", data))
     _legend(ax, fontsize=8)
@@ -173,26 +189,20 @@ def phases(data: RunData) -> Figure:
 def failures(data: RunData) -> Figure:
     fig, ax = figure(layout="constrained")
     steps = list(data.steps)
-    positions = list(range(len(steps)))
-    bottom = [0.0] * len(steps)
-    shown = False
-    for outcome in FAILURE_OUTCOMES:
-        heights = [
-            100.0 * s.outcomes.get(outcome, 0) / s.decided if s.decided else 0.0 for s in steps
-        ]
-        if not any(heights):
-            continue
-        shown = True
-        ax.bar(positions, heights, bottom=bottom, color=OUTCOME_COLOURS.get(outcome, "#777777"),
-               label=outcome, width=0.7)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    series = [
+        (
+            outcome,
+            [100.0 * s.outcomes.get(outcome, 0) / s.decided if s.decided else 0.0 for s in steps],
+            OUTCOME_COLOURS.get(outcome, "#777777"),
+        )
+        for outcome in FAILURE_OUTCOMES
+    ]
+    tops = _stacked_bars(ax, steps, series)
     limit = 100.0 * data.capacity.slo.failure_rate_limit
     ax.axhline(limit, color="#555555", lw=1, ls=(0, (4, 3)), label=f"SLO: <= {limit:g} %")
-    if not shown:
+    if not any(tops):
         _empty(ax, "no failures")
-    ax.set_ylim(0, max([*bottom, limit]) * 1.15 or 1)
-    ax.set_xticks(positions, _step_labels(steps))
-    ax.set_xlabel("target concurrency (in-flight session requests)")
+    ax.set_ylim(0, max([*tops, limit]) * 1.15 or 1)
     ax.set_ylabel("failed journeys (% of decided)")
     ax.set_title(_title("Failure rate by outcome vs concurrency", data))
     _legend(ax, fontsize=8)
