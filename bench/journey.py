@@ -84,7 +84,10 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """A duration estimated from observations, with its half-gap uncertainty (seconds)."""
+    """A duration or instant estimated from observations, with its uncertainty (seconds).
+
+    The uncertainty bounds the error: the true value lies within value +- uncertainty.
+    """
 
     value: float
     uncertainty: float
@@ -107,8 +110,19 @@ class JourneyResult:
     release_failed: bool = False
 
 
-def _mid(a: float, b: float) -> Estimate:
-    return Estimate((a + b) / 2.0, (b - a) / 2.0)
+def _boundary(before: Call, after: Call) -> Estimate:
+    """Where a change happened between the answer to `before` and the answer to `after`.
+
+    The server answered `before` somewhere in [sent, received] with the old state and
+    `after` in its own window with the new one, so the change lies in
+    [before.sent, after.received].  The estimate is the midpoint of the two calls'
+    instants; its uncertainty, half their gap plus half the slower call's round trip,
+    is exactly the distance to the farther end of that window.
+    """
+    return Estimate(
+        (before.instant + after.instant) / 2.0,
+        (after.instant - before.instant) / 2.0 + max(before.latency, after.latency) / 2.0,
+    )
 
 
 def phase_estimates(
@@ -125,8 +139,8 @@ def phase_estimates(
     A phase that moves backwards (a poll reporting an earlier phase than one already
     seen) is tolerated: the walk is kept monotone and the regression counted.
     """
-    # (instant, phase index) of every phase-bearing observation, made monotone.
-    points: list[tuple[float, int]] = [(create.instant, 0)]
+    # (call, phase index) of every phase-bearing observation, made monotone.
+    points: list[tuple[Call, int]] = [(create, 0)]
     regressions = 0
     highest = 0
     for obs in observations:
@@ -141,7 +155,7 @@ def phase_estimates(
             regressions += 1
             index = highest
         highest = index
-        points.append((obs.call.instant, index))
+        points.append((obs.call, index))
         if index == PHASE_ORDER["ready"]:
             break
 
@@ -164,13 +178,13 @@ def phase_estimates(
         if idx == 0:
             start = Estimate(create.instant, create.latency / 2.0)
         else:
-            start = _mid(points[f - 1][0], points[f][0])
-        end = _mid(points[last][0], points[last + 1][0])
+            start = _boundary(points[f - 1][0], points[f][0])
+        end = _boundary(points[last][0], points[last + 1][0])
         estimates[name] = Estimate(end.value - start.value, start.uncertainty + end.uncertainty)
 
     if top == PHASE_ORDER["ready"]:
         f = first_seen[top]
-        estimates["ready_at"] = _mid(points[f - 1][0], points[f][0])
+        estimates["ready_at"] = _boundary(points[f - 1][0], points[f][0])
     return estimates, unobserved, regressions
 
 
