@@ -1,0 +1,27 @@
+"""Reading the simulator's ground truth (/_sim/truth): true phase durations per request."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+_ORDER = ("queued", "provisioning", "configuring", "ready")
+
+
+def true_durations(request: Mapping[str, Any]) -> dict[str, float]:
+    """Seconds spent in each phase, and create -> ready, for one request of the truth.
+
+    A phase the request never entered (e.g. no queueing) has no entry; `ready` is
+    absent when the request never became ready.
+    """
+    starts: dict[str, float] = {}
+    for transition in request["transitions"]:
+        starts.setdefault(transition["phase"], transition["t"])
+    out: dict[str, float] = {}
+    if request.get("ready_t") is not None:
+        out["ready"] = request["ready_t"] - request["created"]["t"]
+    for phase, following in itertools.pairwise(_ORDER):
+        if phase in starts and following in starts:
+            out[phase] = starts[following] - starts[phase]
+    return out
