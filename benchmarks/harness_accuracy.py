@@ -28,18 +28,7 @@ from bench.stats import nearest_rank, quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "accuracy-bench-key"
-PROFILE = """
-extends = "default"
-description = "accuracy benchmark: default x0.1, 3 slots"
-time_scale = 0.1
-[capacity]
-max_concurrent_browsers = 3
-max_queue = 200
-queue_retry_after_s = 2.0
-[rate_limit]
-creates_per_s = 1000.0
-burst = 1000
-"""
+PROFILE = ROOT / "tests" / "fixtures" / "profiles" / "accuracy.toml"
 METRICS = ("ready", "queued", "provisioning", "configuring")
 
 
@@ -92,13 +81,10 @@ def main() -> int:
     args = parser.parse_args()
     print(f"{'mode':>13} {'poll':>6} {'metric':>13} {'q':>3} {'n':>5} {'harness ms':>9} "
           f"{'truth ms':>9} {'diff ms':>8} {'bound ms':>9}")  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        profile = Path(tmp) / "accuracy.toml"
-        profile.write_text(PROFILE)
-        for poll in (float(p) for p in args.polls.split(",")):
-            for processes in (None, 2):
-                for row in measure(profile, poll, args.step_time, processes):
-                    print(row, flush=True)
+    for poll in (float(p) for p in args.polls.split(",")):
+        for processes in (None, 2):
+            for row in measure(PROFILE, poll, args.step_time, processes):
+                print(row, flush=True)
     return 0
 
 

@@ -27,19 +27,10 @@ from bench.simulator.process import SimulatorProcess
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "soak-bench-key"
 MB = 1024 * 1024
-# The fast profile (time x0.02), with slots and rate limit out of the way so that
-# every user keeps a journey in flight for the whole soak.
-PROFILE = """
-extends = "fast"
-description = "soak: fast profile, no capacity or rate limits"
-[capacity]
-max_concurrent_browsers = 100000
-max_queue = 100000
-queue_retry_after_s = 1.0
-[rate_limit]
-creates_per_s = 0.0
-burst = 1
-"""
+# No slots or rate limit in the way (so every user keeps a journey in flight for the
+# whole soak), at the fast profile's time scale.
+PROFILE = ROOT / "benchmarks" / "profiles" / "unlimited.toml"
+TIME_SCALE = 0.02
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -79,44 +70,43 @@ def main() -> int:
     if args.minutes <= 0 or args.users < 1 or args.sample <= 0:
         parser.error("--minutes and --sample must be > 0, --users >= 1")
     seconds = args.minutes * 60.0
-    with tempfile.TemporaryDirectory() as tmp:
-        profile = Path(tmp) / "soak.toml"
-        profile.write_text(PROFILE)
-        with SimulatorProcess(str(profile), seed=1, truth=True, api_key=KEY) as sim:
-            command = [
-                sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles/async_sessions.py"),
-                "--headless", "--only-summary", "--host", sim.url,
-                "--ladder", str(args.users), "--step-time", str(seconds), "--settle", "5",
-                "--poll-interval", str(args.poll_interval), "--ready-timeout", "10",
-                "--results-dir", str(Path(tmp) / "run"),
-            ]  # fmt: skip
-            log = (Path(tmp) / "locust.log").open("w")
-            locust = subprocess.Popen(
-                command, cwd=ROOT, env={**os.environ, "ANCHOR_API_KEY": KEY},
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            proc = psutil.Process(locust.pid)
-            samples: list[tuple[float, float]] = []
-            begin = time.monotonic()
-            print(f"{'elapsed_s':>9} {'rss_mb':>8}", flush=True)
-            # Bounded: the run ends itself after `seconds` plus its drain; the margin
-            # below only guards against a hung harness.
-            deadline = begin + seconds + 120
-            while locust.poll() is None and time.monotonic() < deadline:
-                elapsed = time.monotonic() - begin
-                try:
-                    rss = tree_rss(proc) / MB
-                except psutil.NoSuchProcess:
-                    break
-                samples.append((elapsed, rss))
-                print(f"{elapsed:9.0f} {rss:8.1f}", flush=True)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    locust.wait(timeout=args.sample)
-            if locust.poll() is None:
-                locust.kill()
-            code = locust.wait()
-            log.close()
-            journeys = sim.counters()["creates_accepted"] if sim.alive() else "?"
+    with tempfile.TemporaryDirectory() as tmp, SimulatorProcess(
+        str(PROFILE), time_scale=TIME_SCALE, seed=1, truth=True, api_key=KEY
+    ) as sim:
+        command = [
+            sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles/async_sessions.py"),
+            "--headless", "--only-summary", "--host", sim.url,
+            "--ladder", str(args.users), "--step-time", str(seconds), "--settle", "5",
+            "--poll-interval", str(args.poll_interval), "--ready-timeout", "10",
+            "--results-dir", str(Path(tmp) / "run"), "--no-report",
+        ]  # fmt: skip
+        log = (Path(tmp) / "locust.log").open("w")
+        locust = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, "ANCHOR_API_KEY": KEY},
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        proc = psutil.Process(locust.pid)
+        samples: list[tuple[float, float]] = []
+        begin = time.monotonic()
+        print(f"{'elapsed_s':>9} {'rss_mb':>8}", flush=True)
+        # Bounded: the run ends itself after `seconds` plus its drain; the margin
+        # below only guards against a hung harness.
+        deadline = begin + seconds + 120
+        while locust.poll() is None and time.monotonic() < deadline:
+            elapsed = time.monotonic() - begin
+            try:
+                rss = tree_rss(proc) / MB
+            except psutil.NoSuchProcess:
+                break
+            samples.append((elapsed, rss))
+            print(f"{elapsed:9.0f} {rss:8.1f}", flush=True)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                locust.wait(timeout=args.sample)
+        if locust.poll() is None:
+            locust.kill()
+        code = locust.wait()
+        log.close()
+        journeys = sim.counters()["creates_accepted"] if sim.alive() else "?"
     if not samples:
         print("no samples taken", file=sys.stderr)
         return 1

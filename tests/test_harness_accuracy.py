@@ -29,22 +29,8 @@ TOLERANCE_S = POLL / 2 + 0.010
 # this only absorbs clock reads and float rounding across two processes.
 LATENCY_ALLOWANCE_S = 0.001
 
-# Default profile's shapes, ten times faster, with only 3 browser slots so that
-# the 4-user step really queues: `queued` is then a measured wait, not ~1 ms.
-PROFILE = """
-extends = "default"
-description = "accuracy test: default x0.1, 3 slots"
-time_scale = 0.1
-
-[capacity]
-max_concurrent_browsers = 3
-max_queue = 200
-queue_retry_after_s = 2.0
-
-[rate_limit]
-creates_per_s = 1000.0
-burst = 1000
-"""
+# Default profile's shapes x0.1 with 3 slots, so the 4-user step really queues.
+PROFILE = ROOT / "tests" / "fixtures" / "profiles" / "accuracy.toml"
 
 pytestmark = pytest.mark.slow
 
@@ -79,10 +65,8 @@ def percentile(values: list[float], q: float) -> float:
 
 @pytest.fixture(params=["single", "distributed"])
 def measured_run(request, tmp_path):
-    profile = tmp_path / "accuracy.toml"
-    profile.write_text(PROFILE)
     extra = ("--processes", "2") if request.param == "distributed" else ()
-    with SimulatorProcess(str(profile), seed=11, truth=True, api_key=KEY) as sim:
+    with SimulatorProcess(str(PROFILE), seed=11, truth=True, api_key=KEY) as sim:
         proc = run_locust(sim.url, tmp_path / "run", *extra)
         truth = sim.truth()
         counters = sim.counters()
