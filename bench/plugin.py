@@ -244,6 +244,10 @@ class Harness:
     # --- run lifecycle (master / local) ------------------------------------------------
 
     def begin_run(self) -> None:
+        if self.simulator is not None and not self.environment.host:
+            # The web UI's form sends its host field as is: an emptied field must not
+            # leave the run without the embedded simulator it was started with.
+            self.environment.host = self.simulator.url
         options = self.environment.parsed_options
         if options is not None:
             try:
