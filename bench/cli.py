@@ -56,6 +56,8 @@ def _simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="seed of the model and fault draws (overrides the profile)")
     p.add_argument("--truth", action="store_true", help="serve /_sim/* admin endpoints")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop when the process that started this one exits")
     p.add_argument(
         "--api-key-env",
         default=DEFAULT_API_KEY_ENV,
@@ -100,7 +102,7 @@ def simulate_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     elif not api_key:
         raise UsageError(f"environment variable {args.api_key_env} is set but empty")
     return ServerOptions(host=host, port=args.port, profile=profile, truth=args.truth,
-                         api_key=api_key)
+                         api_key=api_key, exit_with_parent=args.exit_with_parent)
 
 
 def simulate(options: ServerOptions) -> int:

@@ -90,6 +90,8 @@ class LocustProcess:
         self.proc = subprocess.Popen(
             locust_command(*args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            # Its own process group, so a test can send a terminal's Ctrl-C (killpg).
+            start_new_session=True,
         )  # fmt: skip
         self.deadline = time.monotonic() + timeout
         self._lines: list[str] = []

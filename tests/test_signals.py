@@ -6,6 +6,7 @@ lines), never on sleeps; every wait is bounded by the run's watchdog.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,27 @@ def test_signal_writes_results_and_ends_every_session(fast_sim, tmp_path, signum
             assert record["ended"]["by"] == "delete", record
     known = {j["request_id"] for j in result.journeys}
     assert {r["request_id"] for r in tagged} <= known
+
+
+def test_ctrl_c_to_the_process_group_leaves_the_embedded_simulator_to_the_clean_up(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the foreground group at once.
+
+    The embedded simulator runs in a session of its own, so it is still there while
+    the harness ends the run's sessions and sweeps by tag; it is stopped afterwards.
+    """
+    out = tmp_path / "run"
+    proc = LocustProcess(
+        [*LONG, "--sim-profile", "fast", "--progress-interval", "0.5", "--results-dir", str(out)],
+        key=KEY,
+    )
+    proc.wait_for_line("progress: step 1/1")
+    os.killpg(proc.pid, signal.SIGINT)
+    result = finish(proc, out)
+    assert_sound(result)
+    assert result.code == exitcodes.OK, result.stderr[-3000:]
+    assert result.doc["run"]["end_reason"] == "interrupted"
+    cleanup = result.doc["cleanup"]
+    assert cleanup["sweep_ok"] and cleanup["leaked"] == 0 and cleanup["left_alive"] == 0
 
 
 def test_second_signal_stops_at_once(tmp_path):

@@ -166,3 +166,42 @@ def test_context_manager_stops_the_child():
     assert not sim.alive()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def _wait_gone(pid: int, within_s: float) -> bool:
+    """Whether process `pid` is gone within the time (a bounded wait on its state)."""
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout=within_s)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
+def test_own_session_survives_the_owners_ctrl_c_and_dies_with_the_owner():
+    # The owner: a process that starts the simulator, reports its pid, then waits.
+    owner_code = (
+        "import sys, time\n"
+        "from bench.simulator.process import SimulatorProcess\n"
+        "sim = SimulatorProcess('fast', api_key='k').start()\n"
+        "print(sim.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", owner_code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, start_new_session=True,
+    ) as owner:  # fmt: skip
+        try:
+            assert owner.stdout is not None
+            sim_pid = int(owner.stdout.readline())
+            # A terminal's Ctrl-C reaches the owner's process group, not the simulator.
+            assert os.getpgid(sim_pid) != os.getpgid(owner.pid)
+            owner.kill()  # the owner dies without stopping it
+            owner.wait()
+            assert _wait_gone(sim_pid, within_s=10), "the simulator outlived its owner"
+        finally:
+            if owner.poll() is None:
+                owner.kill()

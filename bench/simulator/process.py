@@ -59,7 +59,7 @@ class SimulatorProcess:
             cmd += ["--seed", str(self.seed)]
         if self.truth_enabled:
             cmd.append("--truth")
-        return cmd + list(self.extra_args)
+        return [*cmd, "--exit-with-parent", *self.extra_args]
 
     @property
     def pid(self) -> int:
@@ -75,9 +75,13 @@ class SimulatorProcess:
         # stderr goes to a file, not a pipe: nobody drains it while the server runs,
         # and a full pipe would block the child on its first long traceback.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        # A session of its own: a terminal's Ctrl-C goes to the whole foreground process
+        # group, and the harness needs its target alive to end sessions after the
+        # interrupt.  The owner stops it (stop()); --exit-with-parent covers the owner's
+        # death.
         self._proc = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self._stderr, env=env,
+            stderr=self._stderr, env=env, start_new_session=True,
         )
         try:
             line = self._read_line(timeout)

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import os
 import random
 import signal
 import sys
@@ -345,6 +346,9 @@ class ServerOptions:
     profile: Profile
     truth: bool
     api_key: str
+    # Stop when the process that started us is gone (the harness runs the simulator in
+    # a session of its own, so nothing else would end it if the harness died).
+    exit_with_parent: bool = False
 
 
 def build_app(
@@ -393,9 +397,23 @@ async def serve(options: ServerOptions, *, stop: asyncio.Event | None = None) ->
             loop.add_signal_handler(sig, stop.set)
         sys.stdout.write(f"{LISTENING_PREFIX}{url_for(options.host, port)}\n")
         sys.stdout.flush()
+        watcher = (
+            asyncio.create_task(_stop_when_orphaned(os.getppid(), stop))
+            if options.exit_with_parent
+            else None
+        )
         await stop.wait()
+        if watcher is not None:
+            watcher.cancel()
     finally:
         await runner.cleanup()
+
+
+async def _stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:
+    # A dead parent's children are re-parented: a changed ppid means it is gone.
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    stop.set()
 
 
 def run(options: ServerOptions) -> int:
