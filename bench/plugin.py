@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -148,6 +149,7 @@ class Run:
     drained_workers: set[str] = field(default_factory=set)
     capped_workers: set[str] = field(default_factory=set)
     workers: set[str] = field(default_factory=set)  # master: the workers the run began with
+    lost: list[str] | None = None  # master: fixed when finalising, so every use agrees
     # master: per worker, per (step, warm-up), journeys shipped as started minus outcomes
     # shipped: what a lost worker still had in flight
     open_journeys: dict[str, Counter[tuple[int, bool]]] = field(default_factory=dict)
@@ -194,6 +196,7 @@ class Harness:
         self._reaper: Any = None
         # Set by the first SIGINT/SIGTERM of a run; a second one stops at once.
         self.interrupted = False
+        self.stop_timeout = 0.0  # Locust's, saved while an interrupt sets it to 0
         self.finishing = False
         self._interrupter: Any = None  # the greenlet finishing an interrupted run
         self._sampler: Any = None
@@ -248,6 +251,10 @@ class Harness:
             # The web UI's form sends its host field as is: an emptied field must not
             # leave the run without the embedded simulator it was started with.
             self.environment.host = self.simulator.url
+        if self.interrupted:
+            # A web-UI process outlives an interrupted run: the next run starts afresh.
+            self.interrupted = False
+            self.environment.stop_timeout = self.stop_timeout
         options = self.environment.parsed_options
         if options is not None:
             try:
@@ -358,10 +365,17 @@ class Harness:
         return {c.id for c in clients.values() if c.state != STATE_MISSING}
 
     def lost_workers(self) -> list[str]:
-        """Master: workers the run began with that are now missing or gone."""
-        if not self.is_master or self.run is None:
+        """Master: workers the run began with that vanished before they drained.
+
+        A worker that shipped its last delta (drained) and then stopped or quit, as every
+        worker does at the end of a web-UI run, is done, not lost.
+        """
+        run = self.run
+        if not self.is_master or run is None:
             return []
-        return sorted(self.run.workers - self.live_workers())
+        if run.lost is not None:
+            return run.lost
+        return sorted(run.workers - self.live_workers() - run.drained_workers)
 
     # --- master / local: timeline and progress ------------------------------------------
 
@@ -371,6 +385,8 @@ class Harness:
         while True:
             run = self.run
             if run is not None and not run.finalised:
+                if self.is_master:
+                    self.admit_late_workers(run)
                 self.sample(run)
                 interval = self.config.progress_interval
                 now = time.monotonic()
@@ -379,8 +395,37 @@ class Harness:
                     log.info("%s", self.progress(run))
             gevent.sleep(TIMELINE_INTERVAL)
 
+    def admit_late_workers(self, run: Run) -> None:
+        """Master: set up a worker that connected after the run began.
+
+        Locust hands it users at once; without the run's setup they would idle and the
+        drain would wait for a worker that never ships.  --max-sessions was split among
+        the workers present at the start, so a late one gets no session quota then.
+        """
+        late = sorted(self.live_workers() - run.workers)
+        if not late or run.draining_since is not None:
+            return
+        runner = self.environment.runner
+        quota = None if self.config.max_sessions is None else 0
+        setup = {**self.setup_message(run.id), "quota": quota}
+        for client_id in late:
+            runner.send_message(MSG_SETUP, setup, client_id=client_id)  # type: ignore[union-attr]
+            if run.steps:
+                runner.send_message(  # type: ignore[union-attr]
+                    MSG_STEP, {"index": run.steps[-1].index}, client_id=client_id
+                )
+            run.workers.add(client_id)
+        log.warning(
+            "worker(s) %s joined mid-run and were set up%s",
+            ", ".join(late),
+            "" if quota is None else " with no session quota (--max-sessions was split at start)",
+        )
+
     def _in_flight(self, run: Run) -> int:
-        return sum(run.worker_inflight.values()) if self.is_master else self.inflight
+        if not self.is_master:
+            return self.inflight
+        live = self.live_workers()  # a lost worker's last report no longer counts
+        return sum(n for client, n in run.worker_inflight.items() if client in live)
 
     def _totals(self) -> Totals:
         journeys, outcomes = self.recorder.totals()
@@ -635,13 +680,18 @@ class Harness:
             return
         run.finalised = True
         self.finishing = True
+        run.lost = None
+        run.lost = self.lost_workers()
         if self.interrupted:
             reason = "interrupted"
             # Results first, clean-up second: whatever comes next (a second signal, a
             # SIGKILL), what was measured is on disk; the final write replaces this one.
             self.cleanup_report = self._unswept_report()
             code, why = self._exit_code()
-            self._write(self._document(run, time.monotonic(), code, why, "interrupted"))
+            try:
+                self._write(self._document(run, time.monotonic(), code, why, "interrupted"))
+            except OSError as exc:  # the clean-up below matters more; the final write retries
+                log.error("could not write the interim results: %s", exc)
         if self.runs_users:
             self._account_busy()
             self.resolve_orphans()
@@ -750,6 +800,7 @@ class Harness:
             "%.0f s); a second signal stops at once",
             self.config.drain_timeout,
         )
+        self.stop_timeout = self.environment.stop_timeout or self.config.drain_timeout
         self.environment.stop_timeout = 0  # cut journeys now: their sessions are ended below
         runner = self.environment.runner
         if runner is not None:
@@ -980,6 +1031,13 @@ def harness() -> Harness:
     return _harness
 
 
+def _probe_writable(directory: Path) -> None:
+    """Create `directory` if needed and check a file can be written there (OSError if not)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+        pass
+
+
 def _fail(message: str) -> None:
     # A user error: one line, exit code 2, no traceback (Locust would print one).
     print(f"Error: {message}", file=sys.stderr, flush=True)
@@ -1017,6 +1075,13 @@ def _on_init(environment: Environment, **_: Any) -> None:
     # gevent handlers replace Python's KeyboardInterrupt and run in their own greenlet.
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, _harness.on_signal)
+    directory = Path(config.results_dir or "reports")
+    try:
+        _probe_writable(directory)
+    except OSError as exc:
+        # Found now, not after the whole ladder has run (and been paid for).
+        _fail(f"--results-dir: cannot write to {directory}: {exc.strerror or exc}")
+        return
     if config.host and not is_loopback(config.host):
         log.warning(
             "target %s is not loopback: at most %s sessions", config.host, config.max_sessions

@@ -112,6 +112,7 @@ def test_achieved_concurrency_excludes_the_drain(tmp_path):
     [
         (("--ladder", "1,x"), "'x' is not an integer"),
         (("--run-id", "../x"), "'../x' must be 1-64 letters"),
+        (("--results-dir", "/dev/null/run"), "--results-dir: cannot write to /dev/null/run"),
         (("--ladder", "0,2"), "at least 1"),
         (("--poll-interval", "-1"), "must be greater than 0"),
         (("--step-time", "nan"), "finite"),
