@@ -802,6 +802,14 @@ class Harness:
         )
         self.stop_timeout = self.environment.stop_timeout or self.config.drain_timeout
         self.environment.stop_timeout = 0  # cut journeys now: their sessions are ended below
+        if self.is_master:
+            # Not runner.stop(): Locust would then quit the master within 0.5 s and cut
+            # off the workers' last deltas.  The ladder's own drain does it instead: the
+            # shape ramps to 0 users with a stop timeout of 0 (sent with the spawn
+            # message), so workers cut their journeys now, end their sessions, ship and
+            # drain; the shape then ends the run and test_stop finalises.
+            self.begin_drain()
+            return
         runner = self.environment.runner
         if runner is not None:
             runner.stop()  # fires test_stop, which finalises
@@ -1066,6 +1074,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
         runner.register_message(MSG_SETUP, _on_setup)
         runner.register_message(MSG_STEP, _on_step)
         runner.register_message(MSG_DRAIN, _on_drain)
+        # Ctrl-C in a terminal reaches every process of its group, the workers that
+        # --processes forked included: the master ends the run and tells them.  A worker
+        # on its own still stops at once on SIGTERM.
+        gevent.signal_handler(signal.SIGINT, _worker_ignores_sigint)
         return
     if isinstance(runner, MasterRunner):
         runner.register_message(MSG_DELTA, _on_delta)
@@ -1090,6 +1102,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
         _harness.start_target()
     except Exception as exc:  # the simulator could not start: say why, in one line
         _fail(f"could not start the embedded simulator: {exc}")
+
+
+def _worker_ignores_sigint() -> None:
+    log.info("worker: SIGINT ignored, the master ends the run (SIGTERM stops this worker now)")
 
 
 def _on_setup(environment: Environment, msg: Any, **_: Any) -> None:

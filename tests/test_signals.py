@@ -91,6 +91,33 @@ def test_ctrl_c_to_the_process_group_leaves_the_embedded_simulator_to_the_clean_
     assert cleanup["sweep_ok"] and cleanup["leaked"] == 0 and cleanup["left_alive"] == 0
 
 
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c-to-group", "sigint-to-master"])
+def test_interrupted_distributed_run_drains_its_workers(tmp_path, to_group):
+    """--processes 2: the master drains the workers (journeys cut, sessions ended, last
+    deltas shipped) instead of quitting under them; no worker counts as lost."""
+    out = tmp_path / "run"
+    proc = LocustProcess(
+        [*LONG, "--processes", "2", "--sim-profile", "fast", "--progress-interval", "0.5",
+         "--results-dir", str(out)],
+        key=KEY,
+    )  # fmt: skip
+    proc.wait_for_line("progress: step 1/1")
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.proc.send_signal(signal.SIGINT)
+    result = finish(proc, out)
+    assert_sound(result)
+    assert result.code == exitcodes.OK, result.stderr[-3000:]
+    doc = result.doc
+    assert doc["run"]["end_reason"] == "interrupted" and doc["run"]["workers"] == 2
+    assert doc["run"]["workers_lost"] == []
+    assert doc["totals"]["invariant_ok"]
+    cleanup = doc["cleanup"]
+    assert cleanup["sweep_ok"] and cleanup["leaked"] == 0 and cleanup["left_alive"] == 0
+    assert set(result.outcomes) <= {"ready", "failed", "aborted"}
+
+
 def test_second_signal_stops_at_once(tmp_path):
     # Real-time default profile: a request takes ~1.6 s to be ready, so the clean-up
     # after the first signal (which must wait for in-flight requests) is still going on
