@@ -200,6 +200,7 @@ class Harness:
         self.finishing = False
         self._interrupter: Any = None  # the greenlet finishing an interrupted run
         self._sampler: Any = None
+        self.finaliser: Any = None  # the greenlet draining and finalising (test_stop)
         self._next_run_id: str | None = getattr(environment.parsed_options, "run_id", None) or None
         self._settings: JourneySettings | None = None
         self.settle = config.ladder.settle
@@ -822,7 +823,11 @@ class Harness:
         run = self.run
         try:
             if run is not None and not run.finished:
-                self.cleanup_report = {**self._unswept_report(), **self.cleanup_report}
+                # The fresh view of what is not ended, unless a sweep already confirmed
+                # the end state (the interim report written first is stale by now).
+                fresh = self._unswept_report()
+                swept = self.cleanup_report.get("sweep_ok")
+                self.cleanup_report = self.cleanup_report if swept else fresh
                 self.cleanup_report["sweep_ok"] = bool(self.cleanup_report.get("sweep_ok"))
                 code, why = self._exit_code()
                 if not self.cleanup_report.get("sweep_ok"):
@@ -1147,6 +1152,14 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if h.run is None or h.run.finalised:
         return
     h.begin_drain()
+    # In a greenlet of its own: test_stop may run in one of the runner's greenlets
+    # (the heartbeat's, when the last worker went missing), which Locust kills 0.5 s
+    # into quitting; the clean-up and the results must not die with it.
+    h.finaliser = gevent.spawn(_drain_and_finalise, h, environment)
+    h.finaliser.join()
+
+
+def _drain_and_finalise(h: Harness, environment: Environment) -> None:
     if isinstance(environment.runner, MasterRunner):
         deadline = time.monotonic() + h.config.drain_timeout + 15
         while not h.drained() and time.monotonic() < deadline:
@@ -1160,6 +1173,8 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if h is None or isinstance(environment.runner, WorkerRunner):
         return
     try:
+        if h.finaliser is not None:
+            h.finaliser.join(timeout=h.config.drain_timeout + 45)
         if h.interrupted and h.run is not None and not h.run.finished:
             h.wait_for_interrupted_run()
         if h.run is not None and not h.run.finalised:

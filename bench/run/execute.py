@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-KILL_GRACE_S = 60.0  # after SIGTERM, how long Locust may take to write results and quit
+KILL_GRACE_S = 60.0  # after SIGTERM, the least Locust gets to write results and quit
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ def execute(
     log_path: Path,
     *,
     budget_s: float,
+    grace_s: float = KILL_GRACE_S,
     secrets: Sequence[str] = (),
     out: TextIO | None = None,
 ) -> Execution:
@@ -47,7 +48,8 @@ def execute(
     stderr is merged into stdout so the harness's log lines (progress, warnings) and
     Locust's summary arrive in the order they were written.  Past `budget_s` seconds
     the child gets SIGTERM (Locust then finalises and writes its results), and SIGKILL
-    if it is still there KILL_GRACE_S later.  Ctrl-C reaches the child too (same
+    if it is still there `grace_s` later (at least KILL_GRACE_S: its clean-up is bounded
+    by the drain timeout, which the caller passes in).  Ctrl-C reaches the child too (same
     process group): we keep reading until it has written its results and exited.
     """
     stream = out if out is not None else sys.stdout
@@ -80,7 +82,7 @@ def execute(
                 proc.kill()
 
         watchdog = threading.Timer(budget_s, stop)
-        killer = threading.Timer(budget_s + KILL_GRACE_S, kill)
+        killer = threading.Timer(budget_s + max(grace_s, KILL_GRACE_S), kill)
         for timer in (watchdog, killer):
             timer.daemon = True
             timer.start()

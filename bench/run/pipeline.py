@@ -48,6 +48,8 @@ def run(options: RunOptions, environ: Mapping[str, str] | None = None) -> int:
         child_environment(options, env),
         run_dir / "locust.log",
         budget_s=options.time_budget_s,
+        # SIGTERM makes the harness end sessions for up to its drain timeout: let it.
+        grace_s=options.config.drain_timeout + 30.0,
         secrets=[env.get(API_KEY_ENV, "")],
     )
     return finish(options, run_dir, execution, env)
