@@ -48,6 +48,8 @@ def resolve(
     ended = 0
     while orphans.open and clock() < deadline:
         for request_id, session_id in list(orphans.open.items()):
+            if clock() >= deadline:
+                break  # checked per request: a hung target costs one call past it, not N
             if session_id is None:
                 reply = transport.status(request_id)
                 if reply.status == 404:
