@@ -681,8 +681,7 @@ class Harness:
             return
         run.finalised = True
         self.finishing = True
-        run.lost = None
-        run.lost = self.lost_workers()
+        run.lost = self.lost_workers()  # fixed now: the exit code, the aborts and the file agree
         if self.interrupted:
             reason = "interrupted"
             # Results first, clean-up second: whatever comes next (a second signal, a
