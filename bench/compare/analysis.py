@@ -39,7 +39,7 @@ from bench.significance import (
     proportion_test,
     quantile_test,
 )
-from bench.stats import Buckets, quantile, quantile_interval
+from bench.stats import Buckets, mean, quantile, quantile_interval
 
 WORSE = "worse"
 BETTER = "better"
@@ -197,13 +197,9 @@ def statistic_value(buckets: Buckets, statistic: str) -> float | None:
     if buckets.total == 0:
         return None
     if statistic == "mean":
-        return _mean(buckets)
+        return mean(buckets)
     value = quantile(buckets, QUANTILES[statistic])
     return None if value is None else float(value)
-
-
-def _mean(buckets: Buckets) -> float:
-    return sum(v * c for v, c in zip(buckets.values, buckets.counts, strict=True)) / buckets.total
 
 
 def statistic_interval(buckets: Buckets, statistic: str) -> tuple[float, float] | None:
@@ -214,7 +210,8 @@ def statistic_interval(buckets: Buckets, statistic: str) -> tuple[float, float] 
     n = buckets.total
     if n < 2:
         return None
-    mu = _mean(buckets)
+    mu = mean(buckets)
+    assert mu is not None  # n >= 2
     var = sum(c * (v - mu) ** 2 for v, c in zip(buckets.values, buckets.counts, strict=True))
     half = _Z95 * math.sqrt(var / (n - 1) / n)
     return (mu - half, mu + half)

@@ -9,7 +9,15 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from bench.capacity import SLO, Capacity, capacity_at_slo, failure_counts, knee_from_medians
+from bench.capacity import (
+    DEFAULT_KNEE_FACTOR,
+    SLO,
+    Capacity,
+    capacity_at_slo,
+    failure_counts,
+    failure_rate,
+)
+from bench.capacity import knee as ready_knee
 from bench.journey import METRICS, OUTCOMES
 from bench.results import Results
 from bench.stats import Buckets, mean, quantile, quantile_interval
@@ -64,8 +72,7 @@ class StepData:
 
     @property
     def failure_rate(self) -> float | None:
-        failures, decided = failure_counts(self.outcomes)
-        return failures / decided if decided else None
+        return failure_rate(self.outcomes)
 
     @property
     def ready_per_s(self) -> float | None:
@@ -284,24 +291,15 @@ def target_label(run: Mapping[str, Any]) -> str:
     return str(target.get("host") or "remote target")
 
 
-def run_data(results: Results, slo: SLO | None = None, knee_factor: float = 1.5) -> RunData:
+def run_data(
+    results: Results, slo: SLO | None = None, knee_factor: float = DEFAULT_KNEE_FACTOR
+) -> RunData:
     """Extract everything the report shows from one loaded results file."""
-    from bench.recorder import new_histogram
-
     run, config = results.run, results.config
     merged_hists: dict[str, HdrHistogram] = {}
     steps = tuple(step_data(results, step, merged_hists) for step in results.steps)
     names = ordered_metrics(list(merged_hists))
     merged = {name: metric_stats(merged_hists[name]) for name in names}
-    per_level_ready: dict[int, HdrHistogram] = {}
-    for step in results.steps:
-        hist = results.histogram(step["index"], "ready")
-        if hist is not None and hist.get_total_count():
-            per_level_ready.setdefault(step["target_concurrency"], new_histogram()).add(hist)
-    medians = {
-        level: float(q) for level, h in per_level_ready.items()
-        if (q := quantile(h, 0.5)) is not None
-    }
     timeline = timeline_from_samples(results.document.get("timeline")) or timeline_from_steps(
         steps
     )
@@ -324,7 +322,7 @@ def run_data(results: Results, slo: SLO | None = None, knee_factor: float = 1.5)
         left_alive_ids=tuple(str(i) for i in cleanup.get("left_alive_ids") or ()),
         workers_lost=tuple(str(w) for w in run.get("workers_lost") or ()),
         capacity=capacity_at_slo(results, slo),
-        knee=knee_from_medians(medians, knee_factor),
+        knee=ready_knee(results, knee_factor),
         knee_factor=knee_factor,
         timeline=timeline,
         merged=merged,
