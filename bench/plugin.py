@@ -197,7 +197,6 @@ class Harness:
         # Set by the first SIGINT/SIGTERM of a run; a second one stops at once.
         self.interrupted = False
         self.stop_timeout = 0.0  # Locust's, saved while an interrupt sets it to 0
-        self.finishing = False
         self._interrupter: Any = None  # the greenlet finishing an interrupted run
         self._sampler: Any = None
         self.finaliser: Any = None  # the greenlet draining and finalising (test_stop)
@@ -430,7 +429,7 @@ class Harness:
 
     def _totals(self) -> Totals:
         journeys, outcomes = self.recorder.totals()
-        return Totals.of(journeys, dict(outcomes))
+        return Totals.of(journeys, outcomes)
 
     def sample(self, run: Run) -> None:
         step = run.steps[-1] if run.steps and run.draining_since is None else None
@@ -680,7 +679,6 @@ class Harness:
         if run is None or run.finalised:
             return
         run.finalised = True
-        self.finishing = True
         run.lost = self.lost_workers()  # fixed now: the exit code, the aborts and the file agree
         if self.interrupted:
             reason = "interrupted"
@@ -824,12 +822,11 @@ class Harness:
             if run is not None and not run.finished:
                 # The fresh view of what is not ended, unless a sweep already confirmed
                 # the end state (the interim report written first is stale by now).
-                fresh = self._unswept_report()
-                swept = self.cleanup_report.get("sweep_ok")
-                self.cleanup_report = self.cleanup_report if swept else fresh
-                self.cleanup_report["sweep_ok"] = bool(self.cleanup_report.get("sweep_ok"))
+                swept = bool(self.cleanup_report.get("sweep_ok"))
+                if not swept:
+                    self.cleanup_report = self._unswept_report()
                 code, why = self._exit_code()
-                if not self.cleanup_report.get("sweep_ok"):
+                if not swept:
                     why = "stopped by a second signal before the clean-up finished: " + why
                 now = time.monotonic()
                 self._write(self._document(run, now, code, why, "interrupted twice"))

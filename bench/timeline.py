@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Outcomes that are not failures of the target: `ready` is success, `aborted` means
-# the harness itself stopped the journey (end of run, Ctrl-C).
-_NOT_FAILED = frozenset({"ready", "aborted"})
+from bench.capacity import failure_counts
 
 
 @dataclass(frozen=True)
@@ -19,8 +18,10 @@ class Totals:
     failed: int
 
     @classmethod
-    def of(cls, journeys: int, outcomes: dict[str, int]) -> Totals:
-        failed = sum(n for name, n in outcomes.items() if name not in _NOT_FAILED)
+    def of(cls, journeys: int, outcomes: Mapping[str, int]) -> Totals:
+        # The report's definition: every outcome but ready is a failure, except aborted
+        # (the harness stopped the journey, not the target).
+        failed, _ = failure_counts(outcomes)
         return cls(journeys, int(outcomes.get("ready", 0)), failed)
 
 

@@ -53,8 +53,14 @@ def main() -> int:
         # Count the polls the simulator answered in the middle of the step: a window
         # that leaves out the ramp-up and the drain, where fewer users poll.
         started = time.monotonic()
-        while sim.counters()["polls"] == 0 and time.monotonic() - started < 30:
+        while sim.counters()["polls"] == 0:
+            if time.monotonic() - started > 30 or locust.poll() is not None:
+                locust.kill()
+                print("no status poll reached the simulator within 30 s", file=sys.stderr)
+                return 1
             time.sleep(0.1)
+        # Leave the ramp-up out: the first journeys' first polls are jittered over an
+        # interval and every user starts in the first second.
         time.sleep(min(3.0, args.seconds / 4))
         window = args.seconds / 2
         before, t0 = sim.counters()["polls"], time.monotonic()

@@ -347,6 +347,7 @@ def test_golden_markdown():
     text = compare(base, cand).markdown
     if os.environ.get("BENCH_REGEN_GOLDEN"):
         GOLDEN.write_text(text)
+        pytest.fail("golden Markdown regenerated: review the diff, then rerun without the flag")
     assert text == GOLDEN.read_text(), "Markdown changed: see this module's docstring"
 
 

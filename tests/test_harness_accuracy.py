@@ -108,6 +108,7 @@ def test_outcomes_and_phases_match_ground_truth(measured_run):
     for metric in ("ready", "queued", "provisioning", "configuring"):
         truth_values = []
         stated = 0.0  # the widest uncertainty the harness stated for this metric
+        checked = 0
         for j in ready:
             if metric in j["samples_us"]:
                 true = true_durations(by_id[j["request_id"]])[metric]
@@ -123,17 +124,20 @@ def test_outcomes_and_phases_match_ground_truth(measured_run):
                         # `ready` when the POST was sent: up to the create's latency before.
                         uncertainty += j["samples_us"]["create"][0] / 1e6
                     stated = max(stated, uncertainty)
+                    checked += 1
                     # Each journey's estimate lies within the uncertainty it states.
                     assert abs(value - true) <= uncertainty + LATENCY_ALLOWANCE_S, (metric, j)
-        assert len(truth_values) >= 30, metric
+        assert len(truth_values) >= 30 and checked >= 30, (metric, checked)
         hist = results.merged(metric)
         assert hist.get_total_count() == len(truth_values), metric
-        # Half a poll interval + 10 ms, the bound, holds while the load generator
-        # keeps time.  On a starved 2-core box a poll's answer can be read late (seen as a
-        # longer round trip); the harness then states a wider uncertainty for that
-        # journey, and a percentile can be off by no more than the widest one stated.
-        tolerance = max(TOLERANCE_S, stated + LATENCY_ALLOWANCE_S)
+        # Half a poll interval + 10 ms, the bound, for p50 and p90.  The p99 of
+        # ~100 journeys is their largest or so, i.e. one journey: on a starved 2-core box
+        # a poll's answer can be read late (seen as a longer round trip), the harness then
+        # states a wider uncertainty for it, and the p99 may be off by no more than the
+        # widest one stated.  That widening stays bounded, so this check can still fail.
+        assert stated <= 0.1, (metric, stated)
         for q in (50, 90, 99):
             measured = quantile(hist, q / 100) / 1e6
             expected = percentile(truth_values, q)
+            tolerance = TOLERANCE_S if q < 99 else max(TOLERANCE_S, stated + LATENCY_ALLOWANCE_S)
             assert abs(measured - expected) <= tolerance, (mode, metric, q, measured, expected)

@@ -94,6 +94,7 @@ def test_summary_md_matches_golden(tmp_path: Path) -> None:
     text = (tmp_path / "summary.md").read_text(encoding="utf-8")
     if REGENERATE:
         GOLDEN.write_text(text, encoding="utf-8")
+        pytest.fail("golden summary.md regenerated: review the diff, then rerun without the flag")
     assert text == GOLDEN.read_text(encoding="utf-8")
 
 
