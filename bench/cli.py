@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench import run as _run
 from bench.compare import command as _compare
+from bench.oneline import one_line
 from bench.report import command as _report
 
 if TYPE_CHECKING:
@@ -162,7 +163,6 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         options = command.options(args, os.environ if environ is None else environ)
         return command.run(options)
     except UsageError as exc:
-        # One line whatever the user typed: a newline inside an argument stays visible.
-        message = str(exc).replace("\r", "\\r").replace("\n", "\\n")
-        print(f"Error: {message}", file=sys.stderr)
+        # One line whatever the user typed: a line break inside an argument stays visible.
+        print(f"Error: {one_line(str(exc))}", file=sys.stderr)
         return 2

@@ -43,6 +43,7 @@ from bench.config import (
 from bench.driver import Journey, JourneySettings, create_body
 from bench.journey import TIMED_PHASES, JourneyResult, Outcome
 from bench.ladder import LadderError, parse_ladder
+from bench.oneline import one_line
 from bench.recorder import Recorder
 from bench.runinfo import environment_metadata, iso, new_run_id
 from bench.timeline import Timeline, Totals, progress_line
@@ -1049,7 +1050,7 @@ def _probe_writable(directory: Path) -> None:
 
 def _fail(message: str) -> None:
     # A user error: one line, exit code 2, no traceback (Locust would print one).
-    print(f"Error: {message}", file=sys.stderr, flush=True)
+    print(f"Error: {one_line(message)}", file=sys.stderr, flush=True)
     os._exit(exitcodes.USAGE)
 
 
