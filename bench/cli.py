@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench import run as _run
 from bench.compare import command as _compare
-from bench.oneline import one_line
 from bench.report import command as _report
+from bench.text import one_line
 
 if TYPE_CHECKING:
     from bench.simulator.server import ServerOptions

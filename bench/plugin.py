@@ -43,9 +43,9 @@ from bench.config import (
 from bench.driver import Journey, JourneySettings, create_body
 from bench.journey import TIMED_PHASES, JourneyResult, Outcome
 from bench.ladder import LadderError, parse_ladder
-from bench.oneline import one_line
 from bench.recorder import Recorder
 from bench.runinfo import environment_metadata, iso, new_run_id
+from bench.text import one_line
 from bench.timeline import Timeline, Totals, progress_line
 from bench.transport import HttpxTransport, LocustTransport
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import text
 from bench.capacity import FAILURE_OUTCOMES, SLO, capacity_at_slo, failure_counts
 from bench.journey import METRICS
 from bench.recorder import new_histogram
@@ -496,17 +497,14 @@ def evaluate(thresholds: Thresholds, results: Results) -> Evaluation:
 
 
 def _duration(micros: float) -> str:
+    # Limits are often whole minutes in the file ("5 min"); say them back that way.
     if micros >= 60e6 and micros % 60e6 == 0:
         return f"{micros / 60e6:g} min"
-    if micros >= 1e6:
-        return f"{micros / 1e6:.4g} s"
-    if micros >= 1e3:
-        return f"{micros / 1e3:.4g} ms"
-    return f"{micros:.4g} us"
+    return text.duration(micros, digits=4)
 
 
 def _percent(fraction: float) -> str:
-    return f"{fraction * 100:.4g} %"
+    return text.percent(fraction, digits=4)
 
 
 def _value(value: float, unit: str) -> str:

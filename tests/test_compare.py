@@ -390,3 +390,16 @@ def test_cli_exit_codes(tmp_path, capsys):
     bad.write_text("alpha = 2")
     assert main(["compare", str(base), str(same), "--thresholds", str(bad)]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_interval_bounds_are_written_in_the_values_unit():
+    from bench.compare import format as fmt
+    from bench.compare.analysis import Row
+
+    row = Row(None, "ready", "p99", "us", baseline=999_000, baseline_ci=(980_000, 1_020_400))
+    assert fmt.value(row, "baseline") == "999 ms [980, 1020]"
+    row = Row(None, "ready", "p99", "us", baseline=999_700, baseline_ci=(998_000, 1_001_000))
+    assert fmt.value(row, "baseline") == "1 s [0.998, 1]"
+    assert fmt.value(Row(None, "failure rate", "rate", "fraction", baseline=0.015), "baseline") == (
+        "1.5 %"
+    )

@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 from bench.compare.analysis import Comparison, Row
-
-
-def duration(us: float) -> str:
-    """3 significant digits in the unit that suits the value."""
-    if us >= 1_000_000:
-        return f"{us / 1_000_000:.3g} s"
-    if us >= 1_000:
-        return f"{us / 1_000:.3g} ms"
-    return f"{us:.3g} us"
+from bench.text import duration, number, percent, unit_for
 
 
 def value(row: Row, which: str) -> str:
@@ -20,18 +12,15 @@ def value(row: Row, which: str) -> str:
     if v is None:
         return "-"
     if row.unit == "us":
-        text = duration(v)
-        if ci is not None:
-            text += f" [{_bare(ci[0])}, {_bare(ci[1])}]"
-        return text
+        if ci is None:
+            return duration(v)
+        # The bounds in the value's own unit: "999 ms [980, 1020]", never "[980, 1.02]".
+        scale, unit = unit_for(v)
+        low, high = (number(bound, scale) for bound in ci)
+        return f"{number(v, scale)} {unit} [{low}, {high}]"
     if row.unit == "fraction":
-        return f"{v * 100:.3g} %"
+        return percent(v)
     return f"{v:g}"
-
-
-def _bare(us: float) -> str:
-    """A CI bound without its unit (the value before it carries the unit's scale)."""
-    return duration(us).split(" ")[0] if us >= 1 else f"{us:.3g}"
 
 
 def delta(row: Row) -> str:

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench import text
 from bench.journey import OUTCOMES
 from bench.report.data import TABLE_QUANTILES, MetricStats, RunData, poll_resolution_s
 from bench.results import VERSION
 
 
 def duration(us: float | None) -> str:
-    """A duration for people: ms below a second, else seconds; 3 significant digits."""
-    if us is None:
-        return "-"
-    if us < 1e6:
-        return f"{us / 1e3:.3g} ms"
-    return f"{us / 1e6:.3g} s"
+    """A duration for people (bench.text's rules), "-" when there is none."""
+    return "-" if us is None else text.duration(us)
 
 
 def percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{fraction * 100:.3g} %"
+    return "-" if fraction is None else text.percent(fraction)
 
 
 def with_interval(stats: MetricStats | None, q: float) -> str:

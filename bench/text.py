@@ -1,0 +1,51 @@
+"""Text for people: durations, percentages and one-line messages, the same everywhere.
+
+The report, the comparison and the SLO gates all print through these, so that one
+value reads the same in every output.
+"""
+
+from __future__ import annotations
+
+import math
+
+# (microseconds per unit, unit), largest first.
+_UNITS = ((1e6, "s"), (1e3, "ms"), (1.0, "us"))
+
+
+def unit_for(us: float, digits: int = 3) -> tuple[float, str]:
+    """The unit `duration` writes `us` in: (microseconds per unit, name).
+
+    Chosen on the value rounded to `digits`, so 999,600 us reads "1 s", not
+    "1e+03 ms" (what formatting in ms with `.3g` gives).
+    """
+    rounded = abs(float(f"{us:.{digits}g}")) if math.isfinite(us) else 0.0
+    return next(((scale, unit) for scale, unit in _UNITS if rounded >= scale), _UNITS[-1])
+
+
+def number(us: float, scale: float, digits: int = 3) -> str:
+    """`us` in units of `scale` microseconds, without the unit's name."""
+    value = us / scale
+    if math.isfinite(value) and abs(value) >= 10**digits:
+        return f"{value:.0f}"  # `g` would switch to 3.6e+03 past `digits` whole digits
+    return f"{value:.{digits}g}"
+
+
+def duration(us: float, digits: int = 3) -> str:
+    """`us` microseconds in the unit that suits it, to `digits` significant digits."""
+    scale, unit = unit_for(us, digits)
+    return f"{number(us, scale, digits)} {unit}"
+
+
+def percent(fraction: float, digits: int = 3) -> str:
+    """A fraction as a percentage to `digits` significant digits: 0.0123 -> "1.23 %"."""
+    return f"{fraction * 100:.{digits}g} %"
+
+
+def one_line(text: str) -> str:
+    """Escape every character that could break or hide a line, leave the rest as typed.
+
+    str.splitlines (and terminals) break on more than "\\n": "\\r", "\\v", "\\f",
+    "\\x1c"-"\\x1e", "\\x85", "\\u2028", "\\u2029". Every non-printable character is
+    shown as its Python escape instead, so the message stays one visible line.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
