@@ -42,7 +42,16 @@ def free_port() -> int:
 
 
 def locust_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args]
+    return [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args, *processes_port(args)]
+
+
+def processes_port(args: Sequence[str]) -> list[str]:
+    """For --processes, a free loopback port for the master and its forked workers:
+    Locust's default 5557 collides with any other distributed run on the machine."""
+    if "--processes" not in args or any(arg.startswith("--master") for arg in args):
+        return []
+    port = str(free_port())
+    return ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from locust_runs import processes_port
 
 from bench.results import load_results
 from bench.simulator.process import SimulatorProcess
@@ -51,6 +52,7 @@ def run_locust(
         "--results-dir", str(results_dir),
         "--journey-log",
         *extra,
+        *processes_port(extra),
     ]  # fmt: skip
     env = {**os.environ, "ANCHOR_API_KEY": KEY}
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

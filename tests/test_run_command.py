@@ -13,7 +13,7 @@ import pytest
 from bench import exitcodes
 from bench.cli import build_parser, main
 from bench.run import LOCUST_FAILED, options
-from bench.run.command import child_environment, locust_command
+from bench.run.command import child_environment, chooses_master_port, locust_command
 from bench.run.execute import Execution, execute, scrub
 from bench.run.options import DEFAULT_LOCUSTFILE, HARNESS_DEFAULTS, HARNESS_VALUE_OPTIONS
 from bench.run.post import (
@@ -74,6 +74,11 @@ def test_remote_distributed_command_line_is_exact():
 def test_processes_and_extra_locust_arguments_pass_through():
     argv = locust_command(parse("--processes", "2"), Path("r"), "py")
     assert argv[-2:] == ["--processes", "2"]
+    argv = locust_command(parse("--processes", "2"), Path("r"), "py", master_port=40123)
+    assert argv[argv.index("--processes") :] == [
+        "--processes", "2", "--master-bind-host", "127.0.0.1",
+        "--master-bind-port", "40123", "--master-port", "40123",
+    ]  # fmt: skip
     # The "=" form: argparse would take a separate "--loglevel=DEBUG" for an option.
     extra = parse("--locust-arg=--client-timeout=5", "--locust-arg=--loglevel=DEBUG")
     assert locust_command(extra, Path("r"), "py")[-2:] == ["--client-timeout=5", "--loglevel=DEBUG"]
@@ -266,3 +271,10 @@ def test_a_closed_console_does_not_stop_the_child_or_its_log(tmp_path):
                      out=Closed())  # fmt: skip
     assert result.returncode == 0
     assert (tmp_path / "c.log").read_text() == "line 0\nline 1\nline 2\n"
+
+
+def test_bench_run_picks_the_processes_port_unless_the_user_did():
+    assert chooses_master_port(parse("--processes", "2"))
+    assert not chooses_master_port(parse())
+    own_port = parse("--processes", "2", "--locust-arg=--master-bind-port=6000")
+    assert not chooses_master_port(own_port)

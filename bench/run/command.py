@@ -11,8 +11,14 @@ from bench.run.options import RunOptions
 CSV_PREFIX = "locust"  # Locust writes locust_stats.csv, locust_stats_history.csv, ...
 
 
-def locust_command(options: RunOptions, run_dir: Path, python: str) -> list[str]:
+def locust_command(
+    options: RunOptions, run_dir: Path, python: str, master_port: int | None = None
+) -> list[str]:
     """argv for the headless Locust run that writes its results into `run_dir`.
+
+    `master_port`: with --processes, the loopback port the master and its forked
+    workers meet on (Locust's default, 5557 on every interface, collides with any
+    other run on the machine).
 
     The API key never appears here: Locust's processes read it from the environment.
     `--only-summary` drops Locust's periodic stats table (the harness prints its own
@@ -40,6 +46,12 @@ def locust_command(options: RunOptions, run_dir: Path, python: str) -> list[str]
         argv += ["--host", options.host]
     if options.processes is not None:
         argv += ["--processes", str(options.processes)]
+        if master_port is not None:
+            argv += [
+                "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", str(master_port),
+                "--master-port", str(master_port),
+            ]  # fmt: skip
     if options.expect_workers is not None:
         argv += [
             "--master",
@@ -66,4 +78,12 @@ def child_environment(options: RunOptions, environ: Mapping[str, str]) -> dict[s
     return env
 
 
-__all__ = ["CSV_PREFIX", "child_environment", "locust_command"]
+def chooses_master_port(options: RunOptions) -> bool:
+    """Whether `bench run` should pick the --processes meeting port (the user did not)."""
+    given = {arg.split("=", 1)[0] for arg in options.locust_args}
+    return options.processes is not None and not given & {
+        "--master-bind-port", "--master-port", "--master-bind-host", "--master-host"
+    }
+
+
+__all__ = ["CSV_PREFIX", "child_environment", "chooses_master_port", "locust_command"]

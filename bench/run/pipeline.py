@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from bench.config import API_KEY_ENV
-from bench.run.command import child_environment, locust_command
+from bench.run.command import child_environment, chooses_master_port, locust_command
 from bench.run.execute import execute
 from bench.run.options import RunOptions
 from bench.run.post import finish
 from bench.runinfo import new_run_id
+
+
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 now. Another process could take it before Locust binds
+    it; the window is milliseconds, against a fixed 5557 that any second run takes."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def new_run_dir(options: RunOptions) -> Path:
@@ -35,7 +44,8 @@ def run(options: RunOptions, environ: Mapping[str, str] | None = None) -> int:
     """One whole headless benchmark; returns the exit code (see bench/run/post.py)."""
     env = os.environ if environ is None else environ
     run_dir = new_run_dir(options)
-    argv = locust_command(options, run_dir, sys.executable)
+    port = free_loopback_port() if chooses_master_port(options) else None
+    argv = locust_command(options, run_dir, sys.executable, master_port=port)
     target = options.host or f"the embedded simulator ({options.config.simulator_profile})"
     ladder = options.config.ladder
     print(
