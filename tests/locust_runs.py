@@ -56,15 +56,15 @@ def processes_port(args: Sequence[str]) -> list[str]:
 
 @contextlib.contextmanager
 def locust_workers(
-    port: int, logs_dir: Path, *, key: str, count: int = 2
+    port: int, logs_dir: Path, *, key: str, count: int = 2, name: str = "worker"
 ) -> Iterator[list[subprocess.Popen]]:
-    """`count` Locust workers for a master on 127.0.0.1:`port`, logging to logs_dir/worker<i>.log.
+    """`count` Locust workers for a master on 127.0.0.1:`port`, logging to logs_dir/<name><i>.log.
 
     On exit each worker gets 30 s to quit by itself (the master tells it to), then is
     killed, so a hung worker can fail a test but never outlive it.
     """
     env = {**os.environ, "ANCHOR_API_KEY": key}
-    logs = [(logs_dir / f"worker{i}.log").open("wb") for i in range(count)]
+    logs = [(logs_dir / f"{name}{i}.log").open("wb") for i in range(count)]
     workers = [
         subprocess.Popen(
             locust_command("--worker", "--master-host", "127.0.0.1", "--master-port", str(port)),
