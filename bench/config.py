@@ -96,6 +96,14 @@ def number(name: str, value: Any, *, minimum: float, strict: bool = True) -> flo
     return number
 
 
+def integer(name: str, value: Any, *, minimum: int) -> int:
+    """A whole number >= minimum; "1.5" is refused, never truncated to 1."""
+    whole = number(name, value, minimum=minimum, strict=False)
+    if whole != int(whole):
+        raise ConfigError(f"--{name}: expected an integer, got {value!r}")
+    return int(whole)
+
+
 def load_session_config(path: str | None) -> tuple[dict[str, Any], str]:
     """Read the JSON create body from `path`, or the API doc's example when None."""
     if not path:
@@ -145,9 +153,7 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
     max_sessions_raw = getattr(options, "max_sessions", None)
     max_sessions = None
     if max_sessions_raw not in (None, "", 0, "0"):
-        max_sessions = int(number("max-sessions", max_sessions_raw, minimum=0))
-        if max_sessions != float(max_sessions_raw):
-            raise ConfigError(f"--max-sessions: expected an integer, got {max_sessions_raw!r}")
+        max_sessions = integer("max-sessions", max_sessions_raw, minimum=1)
     if host is not None and not is_loopback(host) and max_sessions is None:
         raise ConfigError(
             f"--host {host} is not loopback: give --max-sessions N to cap the paid "
@@ -190,10 +196,8 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
         results_dir=(getattr(options, "results_dir", None) or None),
         simulator_profile=str(getattr(options, "sim_profile", None) or "default"),
         simulator_time_scale=time_scale,
-        max_poll_errors=int(
-            number(
-                "max-poll-errors", getattr(options, "max_poll_errors", 5), minimum=1, strict=False
-            )
+        max_poll_errors=integer(
+            "max-poll-errors", getattr(options, "max_poll_errors", 5), minimum=1
         ),
         protocol_error_threshold=threshold,
         journey_log=bool(getattr(options, "journey_log", False)),

@@ -11,7 +11,6 @@ shape returns None and the master finalises (clean-up sweep, results, exit code)
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import random
@@ -35,14 +34,12 @@ from bench.config import (
     API_KEY_ENV,
     ConfigError,
     HarnessConfig,
-    check_run_id,
     from_options,
     is_loopback,
-    number,
 )
 from bench.driver import Journey, JourneySettings, create_body
 from bench.journey import TIMED_PHASES, JourneyResult, Outcome
-from bench.ladder import LadderError, parse_ladder
+from bench.options import add_options
 from bench.recorder import Recorder
 from bench.runinfo import environment_metadata, iso, new_run_id
 from bench.text import one_line
@@ -59,75 +56,12 @@ SIMULATOR_KEY = "sim-local-key"
 SCENARIO_VERSION = 1
 SHIP_INTERVAL = 2.0  # seconds between worker deltas
 REAP_INTERVAL = 0.5  # seconds between passes ending the sessions of abandoned journeys
-DEFAULT_CLIENT_TIMEOUT = 10.0  # seconds; --client-timeout
 TIMELINE_INTERVAL = 1.0  # seconds between timeline samples (master / local)
 
 MSG_SETUP = "bench_setup"  # master -> worker: run id, target kind, session quota
 MSG_STEP = "bench_step"  # master -> worker: a new ladder step began
 MSG_DRAIN = "bench_drain"  # master -> worker: the ladder is over
 MSG_DELTA = "bench_delta"  # worker -> master: recorder delta (+ drained / capped flags)
-
-
-def _checked(check: Any) -> Any:
-    """An argparse type that turns our one-line errors into argparse's (exit code 2)."""
-
-    def convert(text: str) -> Any:
-        try:
-            return check(text)
-        except (ConfigError, LadderError) as exc:
-            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
-
-    convert.__name__ = getattr(check, "__name__", "value")
-    return convert
-
-
-def _seconds(name: str, *, zero_ok: bool = False) -> Any:
-    return _checked(lambda text: number(name, text, minimum=0, strict=not zero_ok))
-
-
-def add_options(parser: Any) -> None:
-    """Harness options; all show in the web UI (Locust's default) and work in --config files."""
-    add = parser.add_argument
-    add("--poll-interval", type=_seconds("poll-interval"), default=0.25,
-        help="Seconds between status polls of one journey (default 0.25).")
-    add("--ladder", type=_checked(lambda t: ",".join(map(str, parse_ladder(t)))),
-        default="1,2,4,8", help="Concurrency steps, e.g. 1,2,4,8,16 (default 1,2,4,8).")
-    add("--step-time", type=_seconds("step-time"), default=30.0,
-        help="Seconds each ladder step is held (default 30).")
-    add("--settle", type=_seconds("settle", zero_ok=True), default=5.0,
-        help="Seconds at the start of each step whose journeys count as warm-up (default 5).")
-    add("--ready-timeout", type=_seconds("ready-timeout"), default=60.0,
-        help="Seconds a journey may take from create to ready (default 60).")
-    add("--session-config", default="",
-        help="JSON file with the create body (default: the API doc's example).")
-    add("--hold", type=_seconds("hold", zero_ok=True), default=0.0,
-        help="Seconds a ready session is kept before it is ended (default 0).")
-    add("--max-sessions", type=_checked(lambda t: int(number("max-sessions", t, minimum=0,
-        strict=False))), default=0, help="Cap on sessions created by the run (0: no cap; "
-        "required for a non-loopback --host).")
-    add("--release", default="unlabelled", help="Release label stored with the results.")
-    add("--results-dir", default="", help="Where results go (default reports/<run-id>/).")
-    add("--sim-profile", default="default",
-        help="Embedded simulator profile when no --host is given: default, fast, flaky or a file.")
-    add("--sim-time-scale", type=_seconds("sim-time-scale", zero_ok=True), default=0.0,
-        help="Embedded simulator time scale (0: the profile's own).")
-    add("--max-poll-errors", type=_checked(lambda t: int(number("max-poll-errors", t,
-        minimum=1, strict=False))), default=5,
-        help="Consecutive failed polls before a journey ends in poll_error (default 5).")
-    add("--protocol-error-threshold", type=_checked(lambda t: number(
-        "protocol-error-threshold", t, minimum=0, strict=False)), default=0.01,
-        help="Fraction of protocol-error journeys above which the run is broken (default 0.01).")
-    add("--journey-log", action="store_true", default=False,
-        help="Also write every journey's estimates to journeys.jsonl.")
-    add("--client-timeout", type=_seconds("client-timeout"), default=DEFAULT_CLIENT_TIMEOUT,
-        help="Seconds the load client waits for any answer before the call counts as failed "
-        f"(default {DEFAULT_CLIENT_TIMEOUT:g}).")
-    add("--run-id", type=_checked(check_run_id), default=None,
-        help="Id of the (first) run: names the results (default: UTC time + random suffix).")
-    add("--no-report", action="store_true", default=False,
-        help="Do not build the report (report.html, plots, summary.md) at the end of the run.")
-    add("--progress-interval", type=_seconds("progress-interval", zero_ok=True), default=10.0,
-        help="Seconds between progress lines on the log (default 10; 0: none).")  # fmt: skip
 
 
 @dataclass

@@ -8,6 +8,7 @@ from locust import FastHttpUser, constant, task
 from locust.env import Environment
 
 from bench import plugin  # registers options and event listeners
+from bench.options import DEFAULT_CLIENT_TIMEOUT
 from bench.shapes import LadderShape
 
 __all__ = ["AsyncSessionUser", "LadderShape"]
@@ -19,7 +20,7 @@ class AsyncSessionUser(FastHttpUser):
     wait_time = constant(0)
     # A call slower than this counts as failed (a poll is retried with backoff, a
     # create ends in create_error); --client-timeout changes it.
-    network_timeout = plugin.DEFAULT_CLIENT_TIMEOUT
+    network_timeout = DEFAULT_CLIENT_TIMEOUT
     connection_timeout = 5.0
 
     def __init__(self, environment: Environment) -> None:

@@ -199,10 +199,11 @@ def test_host_must_be_an_http_url(host):
         ({"ready_timeout": "-5"}, "--ready-timeout: must be greater than 0, got -5"),
         ({"hold": "-1"}, "--hold: must be at least 0, got -1"),
         ({"hold": "soon"}, "--hold: expected a number, got 'soon'"),
-        ({"max_sessions": "-1"}, "--max-sessions: must be greater than 0, got -1"),
+        ({"max_sessions": "-1"}, "--max-sessions: must be at least 1, got -1"),
         ({"max_sessions": "2.5"}, "--max-sessions: expected an integer, got '2.5'"),
         ({"max_sessions": "ten"}, "--max-sessions: expected a number, got 'ten'"),
         ({"max_poll_errors": "0"}, "--max-poll-errors: must be at least 1, got 0"),
+        ({"max_poll_errors": "2.5"}, "--max-poll-errors: expected an integer, got '2.5'"),
         ({"sim_time_scale": "-1"}, "--sim-time-scale: must be greater than 0, got -1"),
         (
             {"protocol_error_threshold": "1.5"},

@@ -116,6 +116,9 @@ def test_achieved_concurrency_excludes_the_drain(tmp_path):
         (("--ladder", "0,2"), "at least 1"),
         (("--poll-interval", "-1"), "must be greater than 0"),
         (("--step-time", "nan"), "finite"),
+        # The option's converter once truncated this to a cap of 1 session.
+        (("--max-sessions", "1.5"), "--max-sessions: expected an integer, got '1.5'"),
+        (("--max-poll-errors", "2.5"), "expected an integer"),
     ],
 )
 def test_bad_option_is_one_line_and_exit_2(args, message):

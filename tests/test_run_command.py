@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -11,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from bench import exitcodes
-from bench.cli import build_parser, main
+from bench.cli import UsageError, build_parser, main
 from bench.run import LOCUST_FAILED, options
 from bench.run.command import child_environment, chooses_master_port, locust_command
 from bench.run.execute import Execution, execute, scrub
-from bench.run.options import DEFAULT_LOCUSTFILE, HARNESS_DEFAULTS, HARNESS_VALUE_OPTIONS
+from bench.run.options import DEFAULT_LOCUSTFILE, FIXED_OPTIONS, HARNESS_OPTIONS
 from bench.run.post import (
     Outcome,
     demote_headings,
@@ -29,6 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "run"
 KEY = "canary-key-7f3a9c1e-never-print"
 SMALL = ROOT / "tests" / "fixtures" / "results" / "v1-small.json"
+
+
+def run_help() -> str:
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return subcommands.choices["run"].format_help()
 
 
 def parse(*argv: str, environ: dict[str, str] | None = None):
@@ -61,8 +68,8 @@ def test_remote_distributed_command_line_is_exact():
     )  # fmt: skip
     argv = locust_command(opts, Path("r"), "py")
     assert argv[argv.index("--no-report") + 1 :] == [
-        "--poll-interval", "0.5", "--max-sessions", "40", "--progress-interval", "30",
-        "--release", "unlabelled", "--journey-log",
+        "--poll-interval", "0.5", "--max-sessions", "40", "--journey-log",
+        "--progress-interval", "30", "--release", "unlabelled",
         "--host", "https://staging.example.com",
         "--master", "--expect-workers", "3",
         "--master-bind-host", "0.0.0.0", "--master-bind-port", "5557",
@@ -92,24 +99,33 @@ def test_the_key_is_handed_to_locust_only_for_a_real_host():
     assert remote["ANCHOR_API_KEY"] == KEY
 
 
-def test_harness_defaults_and_flags_match_the_plugin():
+def test_bench_run_offers_every_plugin_option_but_the_ones_it_sets():
     # In a child: importing the plugin imports Locust, which monkey-patches the process.
+    # What Locust really registers (through the plugin's listener) is compared with
+    # what `bench run` offers, so an option added to the table reaches both.
     code = (
-        "import argparse, json\n"
-        "from bench.plugin import add_options\n"
-        "p = argparse.ArgumentParser()\n"
-        "add_options(p)\n"
-        "print(json.dumps({'defaults': vars(p.parse_args([])),"
-        " 'flags': sorted(p._option_string_actions)}))\n"
+        "import json\n"
+        "from locust.argument_parser import get_parser\n"
+        "import bench.plugin\n"
+        "print(json.dumps(sorted(get_parser()._option_string_actions)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=True)  # fmt: skip
-    plugin = json.loads(out.stdout)
-    for name, value in HARNESS_DEFAULTS.items():
-        assert plugin["defaults"][name] == value, name
-    fixed = {"--journey-log", "--no-report", "--results-dir", "--run-id"}
-    passed = {flag for flag, *_ in HARNESS_VALUE_OPTIONS} | fixed
-    assert passed <= set(plugin["flags"])
+    locust_flags = set(json.loads(out.stdout))
+    offered = {flag for flag, _, _ in HARNESS_OPTIONS}
+    assert offered and offered | FIXED_OPTIONS <= locust_flags
+    assert {"--client-timeout", "--journey-log", "--ladder", "--poll-interval"} <= offered
+    assert not offered & FIXED_OPTIONS
+    assert all(flag in run_help() for flag in offered)
+
+
+def test_given_harness_options_are_checked_by_the_plugins_converters():
+    with pytest.raises(UsageError, match="client-timeout"):
+        parse("--client-timeout", "-1")
+    argv = locust_command(parse("--client-timeout", "5", "--journey-log"), Path("r"), "py")
+    assert argv[argv.index("--no-report") + 1 :] == [
+        "--journey-log", "--client-timeout", "5", "--release", "unlabelled",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -35,13 +35,10 @@ def locust_command(
         # `bench run` builds the report itself, with the thresholds' SLO, into report/.
         "--no-report",
     ]  # fmt: skip
-    given = dict(options.harness_args)
-    # The folder name carries the release, so the results must carry the same label.
-    given["--release"] = options.release
-    for flag, value in given.items():
-        argv += [flag, value]
-    if options.journey_log:
-        argv.append("--journey-log")
+    argv += options.harness_args
+    if "--release" not in options.harness_args:
+        # The folder name carries the release, so the results must carry the same label.
+        argv += ["--release", options.release]
     if options.host:
         argv += ["--host", options.host]
     if options.processes is not None:

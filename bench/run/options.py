@@ -1,9 +1,10 @@
 """`bench run`'s arguments and their validation into a frozen RunOptions (no Locust import).
 
-The harness options are the plugin's own (bench/plugin.py `add_options`): `bench run`
-accepts the same names, passes on only those the user gave (so the plugin's defaults
-stay the single source of truth) and validates them up front with bench.config, so a
-typo costs an `Error: ...` line, not a started simulator and a wasted ladder.
+The harness options are the plugin's own table (bench.options `add_options`): `bench run`
+offers the same names, checks the values it was given with the same converters and
+bench.config up front (a typo costs an `Error: ...` line, not a started simulator
+and a wasted ladder), and passes on only those the user gave, so the plugin's
+defaults stay the single source of truth.
 """
 
 from __future__ import annotations
@@ -13,57 +14,37 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bench.config import ConfigError, HarnessConfig, from_options
+from bench.options import add_options
 from bench.thresholds import Thresholds, ThresholdsError, load_thresholds
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_LOCUSTFILE = ROOT / "locustfiles" / "async_sessions.py"
 
-# The plugin's defaults (bench/plugin.py add_options), used only to validate the
-# combination before the run; tests/test_run_command.py checks they still match.
-HARNESS_DEFAULTS: dict[str, Any] = {
-    "poll_interval": 0.25,
-    "ladder": "1,2,4,8",
-    "step_time": 30.0,
-    "settle": 5.0,
-    "ready_timeout": 60.0,
-    "session_config": "",
-    "hold": 0.0,
-    "max_sessions": 0,
-    "release": "unlabelled",
-    "sim_profile": "default",
-    "sim_time_scale": 0.0,
-    "max_poll_errors": 5,
-    "protocol_error_threshold": 0.01,
-    "journey_log": False,
-    "progress_interval": 10.0,
-}
+class _PluginParser(argparse.ArgumentParser):
+    # The plugin's converters report a bad value through error(): make it a usage error.
+    def error(self, message: str) -> NoReturn:
+        raise _usage(message)
 
-# (flag, dest, metavar, help) of every harness option passed through as `--flag VALUE`,
-# in the order the command line is built.
-HARNESS_VALUE_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("--ladder", "ladder", "N,N,...", "concurrency steps, e.g. 1,2,4,8,16 (default 1,2,4,8)"),
-    ("--step-time", "step_time", "S", "seconds each step is held (default 30)"),
-    ("--settle", "settle", "S", "warm-up seconds at the start of each step (default 5)"),
-    ("--poll-interval", "poll_interval", "S", "seconds between status polls (default 0.25)"),
-    ("--ready-timeout", "ready_timeout", "S", "seconds from create to ready (default 60)"),
-    ("--hold", "hold", "S", "seconds a ready session is kept before it is ended (default 0)"),
-    ("--session-config", "session_config", "FILE", "JSON create body (default: the API doc's)"),
-    ("--max-sessions", "max_sessions", "N",
-     "cap on sessions created (required for a non-loopback --host)"),
-    ("--release", "release", "LABEL",
-     "release label; results go to REPORTS/LABEL/RUN-ID/ (default unlabelled)"),
-    ("--sim-profile", "sim_profile", "NAME|FILE",
-     "embedded simulator profile when no --host: default, fast, flaky or a .toml"),
-    ("--sim-time-scale", "sim_time_scale", "F", "embedded simulator time scale (0: the profile's)"),
-    ("--max-poll-errors", "max_poll_errors", "N", "consecutive failed polls before poll_error"),
-    ("--protocol-error-threshold", "protocol_error_threshold", "F",
-     "fraction of protocol errors above which the run is broken (default 0.01)"),
-    ("--progress-interval", "progress_interval", "S",
-     "seconds between progress lines (default 10; 0: none)"),
-)  # fmt: skip
+
+# The plugin's option table, read here without importing Locust.
+_PLUGIN = _PluginParser(prog="bench run", add_help=False)
+add_options(_PLUGIN)
+
+# Set by `bench run` itself for every run, so not offered as options.
+FIXED_OPTIONS = frozenset({"--results-dir", "--run-id", "--no-report"})
+
+# (flag, dest, is a switch) of every harness option `bench run` offers and passes on.
+HARNESS_OPTIONS: tuple[tuple[str, str, bool], ...] = tuple(
+    (action.option_strings[0], action.dest, action.nargs == 0)
+    for action in _PLUGIN._actions
+    if action.option_strings and action.option_strings[0] not in FIXED_OPTIONS
+)
+
+# Where `bench run` says more than the plugin's own help.
+_HELP = {"--release": "release label; results go to REPORTS/LABEL/RUN-ID/ (default unlabelled)"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +52,8 @@ class RunOptions:
     """Everything `bench run` needs, validated."""
 
     config: HarnessConfig  # the harness configuration the run will use (for budgets)
-    harness_args: tuple[tuple[str, str], ...]  # (flag, value) the user gave, in a fixed order
-    journey_log: bool
+    # The harness options the user gave, as Locust arguments in the table's order.
+    harness_args: tuple[str, ...]
     host: str | None
     release: str
     reports_dir: Path
@@ -105,11 +86,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     target.add_argument("--host", default=None, metavar="URL",
                         help="provider base URL (key from ANCHOR_API_KEY); default: start the "
                         "embedded simulator on loopback")  # fmt: skip
-    harness = p.add_argument_group("harness (passed to the Locust plugin as given)")
-    for flag, dest, metavar, text in HARNESS_VALUE_OPTIONS:
-        harness.add_argument(flag, dest=dest, default=None, metavar=metavar, help=text)
-    harness.add_argument("--journey-log", action="store_true", default=False,
-                         help="also write every journey's estimates to journeys.jsonl")  # fmt: skip
+    harness = p.add_argument_group("harness (the Locust plugin's options, passed on as given)")
+    for flag, dest, switch in HARNESS_OPTIONS:
+        action = _PLUGIN._option_string_actions[flag]
+        text = _HELP.get(flag, action.help)
+        if switch:
+            harness.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
+        else:
+            harness.add_argument(
+                flag, dest=dest, default=None, metavar=action.metavar, help=text
+            )
     locust = p.add_argument_group("Locust")
     locust.add_argument("--processes", type=int, default=None, metavar="N",
                         help="Locust --processes: fork N worker processes (-1: one per core)")
@@ -147,16 +133,23 @@ def _usage(message: str) -> Exception:
     return UsageError(message)
 
 
-def _harness_namespace(args: argparse.Namespace) -> argparse.Namespace:
-    values = dict(HARNESS_DEFAULTS)
-    for _, dest, _, _ in HARNESS_VALUE_OPTIONS:
-        given = getattr(args, dest)
-        if given is not None:
-            values[dest] = given
-    values["journey_log"] = bool(args.journey_log)
-    values["host"] = args.host
-    values["results_dir"] = ""
-    return argparse.Namespace(**values)
+def _given_harness_args(args: argparse.Namespace) -> tuple[str, ...]:
+    given: list[str] = []
+    for flag, dest, switch in HARNESS_OPTIONS:
+        value = getattr(args, dest)
+        if switch and value:
+            given.append(flag)
+        elif not switch and value is not None:
+            given += [flag, value]
+    return tuple(given)
+
+
+def _harness_namespace(harness_args: tuple[str, ...], host: str | None) -> argparse.Namespace:
+    """The options the plugin will see: its defaults, the given values converted and
+    checked by its own converters (a bad value is a usage error here)."""
+    namespace = _PLUGIN.parse_args(list(harness_args))
+    namespace.host = host
+    return namespace
 
 
 def _existing(path: str | None, flag: str) -> Path | None:
@@ -170,8 +163,9 @@ def _existing(path: str | None, flag: str) -> Path | None:
 
 def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
     """Validate `bench run`'s arguments (and the environment's key) into RunOptions."""
+    harness_args = _given_harness_args(args)
     try:
-        config = from_options(_harness_namespace(args), environ)
+        config = from_options(_harness_namespace(harness_args, args.host), environ)
     except ConfigError as exc:
         raise _usage(str(exc)) from None
     if config.host is None:
@@ -200,15 +194,9 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
             thresholds = load_thresholds(thresholds_path)
         except ThresholdsError as exc:
             raise _usage(str(exc)) from None
-    harness_args = tuple(
-        (flag, str(getattr(args, dest)))
-        for flag, dest, _, _ in HARNESS_VALUE_OPTIONS
-        if getattr(args, dest) is not None
-    )
     return RunOptions(
         config=config,
         harness_args=harness_args,
-        journey_log=bool(args.journey_log),
         host=config.host,
         release=config.release,
         reports_dir=Path(args.reports_dir),
@@ -281,4 +269,4 @@ def _check_profile(config: HarnessConfig) -> None:
         raise _usage(f"--sim-profile: {exc}") from None
 
 
-__all__ = ["HARNESS_DEFAULTS", "HARNESS_VALUE_OPTIONS", "RunOptions", "add_arguments", "options"]
+__all__ = ["FIXED_OPTIONS", "HARNESS_OPTIONS", "RunOptions", "add_arguments", "options"]
