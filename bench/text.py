@@ -12,26 +12,33 @@ import math
 _UNITS = ((1e6, "s"), (1e3, "ms"), (1.0, "us"))
 
 
+def _round(value: float, digits: int) -> float:
+    return float(f"{value:.{digits}g}")
+
+
 def unit_for(us: float, digits: int = 3) -> tuple[float, str]:
     """The unit `duration` writes `us` in: (microseconds per unit, name).
 
     Chosen on the value rounded to `digits`, so 999,600 us reads "1 s", not
     "1e+03 ms" (what formatting in ms with `.3g` gives).
     """
-    rounded = abs(float(f"{us:.{digits}g}")) if math.isfinite(us) else 0.0
+    rounded = abs(_round(us, digits)) if math.isfinite(us) else 0.0
     return next(((scale, unit) for scale, unit in _UNITS if rounded >= scale), _UNITS[-1])
 
 
 def number(us: float, scale: float, digits: int = 3) -> str:
     """`us` in units of `scale` microseconds, without the unit's name."""
     value = us / scale
-    if math.isfinite(value) and abs(value) >= 10**digits:
-        return f"{value:.0f}"  # `g` would switch to 3.6e+03 past `digits` whole digits
+    if math.isfinite(value) and abs(_round(value, digits)) >= 10**digits:
+        # `g` would switch to 1e+03 once the rounded value has more whole digits.
+        return f"{value:.0f}"
     return f"{value:.{digits}g}"
 
 
 def duration(us: float, digits: int = 3) -> str:
     """`us` microseconds in the unit that suits it, to `digits` significant digits."""
+    if not math.isfinite(us):
+        return str(us)  # "inf" / "nan": no unit fits
     scale, unit = unit_for(us, digits)
     return f"{number(us, scale, digits)} {unit}"
 

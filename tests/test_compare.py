@@ -400,6 +400,9 @@ def test_interval_bounds_are_written_in_the_values_unit():
     assert fmt.value(row, "baseline") == "999 ms [980, 1020]"
     row = Row(None, "ready", "p99", "us", baseline=999_700, baseline_ci=(998_000, 1_001_000))
     assert fmt.value(row, "baseline") == "1 s [0.998, 1]"
+    # A bound that rounds up to 1000 in the value's unit: no "1e+03".
+    row = Row(None, "ready", "p99", "us", baseline=999_000, baseline_ci=(980_000, 999_600))
+    assert fmt.value(row, "baseline") == "999 ms [980, 1000]"
     assert fmt.value(Row(None, "failure rate", "rate", "fraction", baseline=0.015), "baseline") == (
         "1.5 %"
     )

@@ -54,8 +54,8 @@ def test_simulator_command_line_is_exact():
         "--results-dir", "out/r1/RUN",
         "--run-id", "RUN",
         "--no-report",
-        "--ladder", "1,2", "--step-time", "2", "--settle", "0.2",
-        "--release", "r1", "--sim-profile", "fast",
+        "--ladder=1,2", "--step-time=2", "--settle=0.2",
+        "--release=r1", "--sim-profile=fast",
     ]  # fmt: skip
 
 
@@ -68,8 +68,8 @@ def test_remote_distributed_command_line_is_exact():
     )  # fmt: skip
     argv = locust_command(opts, Path("r"), "py")
     assert argv[argv.index("--no-report") + 1 :] == [
-        "--poll-interval", "0.5", "--max-sessions", "40", "--journey-log",
-        "--progress-interval", "30", "--release", "unlabelled",
+        "--poll-interval=0.5", "--max-sessions=40", "--journey-log",
+        "--progress-interval=30", "--release=unlabelled",
         "--host", "https://staging.example.com",
         "--master", "--expect-workers", "3",
         "--master-bind-host", "0.0.0.0", "--master-bind-port", "5557",
@@ -124,7 +124,7 @@ def test_given_harness_options_are_checked_by_the_plugins_converters():
         parse("--client-timeout", "-1")
     argv = locust_command(parse("--client-timeout", "5", "--journey-log"), Path("r"), "py")
     assert argv[argv.index("--no-report") + 1 :] == [
-        "--journey-log", "--client-timeout", "5", "--release", "unlabelled",
+        "--journey-log", "--client-timeout=5", "--release=unlabelled",
     ]  # fmt: skip
 
 
@@ -292,5 +292,22 @@ def test_a_closed_console_does_not_stop_the_child_or_its_log(tmp_path):
 def test_bench_run_picks_the_processes_port_unless_the_user_did():
     assert chooses_master_port(parse("--processes", "2"))
     assert not chooses_master_port(parse())
+    given = parse("--processes", "2", "--master-bind-port", "6001")
+    assert not chooses_master_port(given)
+    argv = locust_command(given, Path("r"), "py", master_port=None)
+    assert argv[argv.index("--master-bind-port") + 1] == argv[argv.index("--master-port") + 1]
+    assert argv[argv.index("--master-port") + 1] == "6001"
     own_port = parse("--processes", "2", "--locust-arg=--master-bind-port=6000")
     assert not chooses_master_port(own_port)
+
+
+def test_a_value_that_looks_like_a_flag_stays_a_value(tmp_path, monkeypatch):
+    # Checked as the value it is, not refused as "expected one argument".
+    with pytest.raises(UsageError, match="finite"):
+        parse("--hold=-inf")
+    monkeypatch.chdir(tmp_path)
+    Path("-body.json").write_text('{"session": {}}')
+    argv = locust_command(parse("--session-config=-body.json"), Path("r"), "py")
+    assert argv.count("--session-config=-body.json") == 1
+    argv = locust_command(parse("--release=rc-1"), Path("r"), "py")
+    assert [arg for arg in argv if arg.startswith("--release")] == ["--release=rc-1"]

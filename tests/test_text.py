@@ -1,7 +1,7 @@
 """one_line: any text becomes one visible line, printable text unchanged."""
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bench.text import duration, one_line, percent
@@ -44,6 +44,9 @@ def test_any_text_is_one_line(text):
         (999_400, 3, "999 ms"),
         (1_600_000, 3, "1.6 s"),
         (3_600_000_000, 3, "3600 s"),  # past 3 whole digits: no "3.6e+03 s"
+        (999_500_000, 3, "1000 s"),  # rounds up to 4 whole digits: no "1e+03 s"
+        (9_999_500_000, 4, "10000 s"),
+        (float("inf"), 3, "inf"),
         (-2_500, 3, "-2.5 ms"),
     ],
 )
@@ -53,6 +56,8 @@ def test_duration(us, digits, expected):
 
 # From a nanosecond (the harness records whole microseconds) to the histograms' hour.
 @given(st.floats(min_value=1e-3, max_value=3.6e9))
+@example(999_500_000)  # rounds up into one more whole digit
+@example(999.96)
 def test_duration_never_uses_exponent_notation(us):
     assert "e" not in duration(us).split(" ")[0]
 

@@ -22,7 +22,9 @@ def test_late_worker_runs_journeys_and_is_not_lost(tmp_path):
             [
                 "--master", "--headless", "--only-summary", "--no-report", "--expect-workers", "1",
                 "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                "--host", sim.url, "--ladder", "2,4", "--step-time", "6", "--settle", "0.2",
+                # 18 s of ladder: room for the late worker's start-up (imports, connect)
+                # on a loaded machine before the drain, after which none is admitted.
+                "--host", sim.url, "--ladder", "2,4,4", "--step-time", "6", "--settle", "0.2",
                 "--poll-interval", "0.01", "--ready-timeout", "5", "--journey-log",
                 "--results-dir", str(out),
             ],
@@ -30,7 +32,7 @@ def test_late_worker_runs_journeys_and_is_not_lost(tmp_path):
         )  # fmt: skip
         with locust_workers(port, tmp_path, key=KEY, count=1, name="first"):
             # Under way on the first worker alone (a fast-profile journey takes tens of ms,
-            # so 40 ready sessions is well inside the first 6 s step).
+            # so 40 ready sessions is inside the first 6 s step).
             wait_until(sim, lambda c: c["sessions_ready"] >= 40, master, what="40 ready")
             with locust_workers(port, tmp_path, key=KEY, count=1, name="late"):
                 master.wait_for_line("joined mid-run and were set up")

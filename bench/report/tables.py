@@ -24,7 +24,7 @@ def percent(fraction: float | None) -> str:
 
 
 def with_interval(stats: MetricStats | None, q: float) -> str:
-    """'1.2 s [1.1, 1.3]' (95 % CI) or just the value when the sample is too small."""
+    """'1.2 s [1.1 s, 1.3 s]' (95 % CI) or just the value when the sample is too small."""
     if stats is None or stats.quantiles.get(q) is None:
         return "-"
     value = duration(stats.quantiles[q])

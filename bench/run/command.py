@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bench.config import API_KEY_ENV
-from bench.run.options import RunOptions
+from bench.run.options import DEFAULT_MASTER_PORT, RunOptions
 
 CSV_PREFIX = "locust"  # Locust writes locust_stats.csv, locust_stats_history.csv, ...
 
@@ -16,9 +16,9 @@ def locust_command(
 ) -> list[str]:
     """argv for the headless Locust run that writes its results into `run_dir`.
 
-    `master_port`: with --processes, the loopback port the master and its forked
-    workers meet on (Locust's default, 5557 on every interface, collides with any
-    other run on the machine).
+    `master_port`: with --processes and no --master-bind-port, the loopback port the
+    master and its forked workers meet on (Locust's default, 5557 on every
+    interface, collides with any other run on the machine).
 
     The API key never appears here: Locust's processes read it from the environment.
     `--only-summary` drops Locust's periodic stats table (the harness prints its own
@@ -36,25 +36,26 @@ def locust_command(
         "--no-report",
     ]  # fmt: skip
     argv += options.harness_args
-    if "--release" not in options.harness_args:
+    if not any(arg.startswith("--release=") for arg in options.harness_args):
         # The folder name carries the release, so the results must carry the same label.
-        argv += ["--release", options.release]
+        argv.append(f"--release={options.release}")
     if options.host:
         argv += ["--host", options.host]
     if options.processes is not None:
         argv += ["--processes", str(options.processes)]
-        if master_port is not None:
+        port = options.master_bind_port if options.master_bind_port is not None else master_port
+        if port is not None:
             argv += [
                 "--master-bind-host", "127.0.0.1",
-                "--master-bind-port", str(master_port),
-                "--master-port", str(master_port),
+                "--master-bind-port", str(port),
+                "--master-port", str(port),
             ]  # fmt: skip
     if options.expect_workers is not None:
         argv += [
             "--master",
             "--expect-workers", str(options.expect_workers),
             "--master-bind-host", options.master_bind_host,
-            "--master-bind-port", str(options.master_bind_port),
+            "--master-bind-port", str(options.master_bind_port or DEFAULT_MASTER_PORT),
         ]  # fmt: skip
     # Last, so Locust (which validates them) sees them as the user's final word.
     argv += options.locust_args
@@ -78,7 +79,7 @@ def child_environment(options: RunOptions, environ: Mapping[str, str]) -> dict[s
 def chooses_master_port(options: RunOptions) -> bool:
     """Whether `bench run` should pick the --processes meeting port (the user did not)."""
     given = {arg.split("=", 1)[0] for arg in options.locust_args}
-    return options.processes is not None and not given & {
+    return options.processes is not None and options.master_bind_port is None and not given & {
         "--master-bind-port", "--master-port", "--master-bind-host", "--master-host"
     }
 

@@ -22,6 +22,7 @@ from bench.thresholds import Thresholds, ThresholdsError, load_thresholds
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_LOCUSTFILE = ROOT / "locustfiles" / "async_sessions.py"
+DEFAULT_MASTER_PORT = 5557  # Locust's, where external workers look by default
 
 class _PluginParser(argparse.ArgumentParser):
     # The plugin's converters report a bad value through error(): make it a usage error.
@@ -61,7 +62,7 @@ class RunOptions:
     processes: int | None = None
     expect_workers: int | None = None
     master_bind_host: str = "127.0.0.1"
-    master_bind_port: int = 5557
+    master_bind_port: int | None = None  # None: 5557 for --expect-workers, free for --processes
     baseline: Path | None = None
     thresholds: Thresholds | None = None
     thresholds_path: Path | None = None
@@ -104,11 +105,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     locust.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDR",
                         help="with --expect-workers: address workers connect to "
                         "(default %(default)s; 0.0.0.0 in a container)")  # fmt: skip
-    locust.add_argument("--master-bind-port", type=int, default=5557, metavar="PORT",
-                        help="with --expect-workers: port (default %(default)s)")
+    locust.add_argument("--master-bind-port", type=int, default=None, metavar="PORT",
+                        help=f"with --expect-workers: port (default {DEFAULT_MASTER_PORT}); "
+                        "with --processes: where the forked workers meet the master "
+                        "(default: a free loopback port)")  # fmt: skip
     locust.add_argument("--locust-arg", dest="locust_args", action="append", default=[],
-                        metavar="=ARG", help="one more Locust/locustfile argument, passed "
-                        "last and as is, e.g. --locust-arg=--client-timeout=5 (repeatable)")
+                        metavar="=ARG", help="one more Locust argument, passed last and as "
+                        "is, e.g. --locust-arg=--loglevel=DEBUG (repeatable)")
     locust.add_argument("--locustfile", default=str(DEFAULT_LOCUSTFILE), metavar="FILE",
                         help="locustfile (default: the harness's async_sessions.py)")
     out = p.add_argument_group("output and verdicts")
@@ -140,7 +143,8 @@ def _given_harness_args(args: argparse.Namespace) -> tuple[str, ...]:
         if switch and value:
             given.append(flag)
         elif not switch and value is not None:
-            given += [flag, value]
+            # One "--flag=value" argument: a value such as "-rc1" is never taken for a flag.
+            given.append(f"{flag}={value}")
     return tuple(given)
 
 
@@ -179,7 +183,7 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
             raise _usage(f"--expect-workers must be at least 1, got {args.expect_workers}")
         if args.processes is not None:
             raise _usage("--processes and --expect-workers exclude each other")
-    if not 1 <= args.master_bind_port <= 65535:
+    if args.master_bind_port is not None and not 1 <= args.master_bind_port <= 65535:
         raise _usage(f"--master-bind-port must be 1..65535, got {args.master_bind_port}")
     locustfile = Path(args.locustfile)
     if not locustfile.is_file():

@@ -17,8 +17,9 @@ from bench.runinfo import new_run_id
 
 
 def free_loopback_port() -> int:
-    """A port free on 127.0.0.1 now. Another process could take it before Locust binds
-    it; the window is milliseconds, against a fixed 5557 that any second run takes."""
+    """A port free on 127.0.0.1 now. Another process could take it in the seconds
+    before Locust binds it (Locust then exits with its bind error, code 16); a fixed
+    5557 is taken by any second run, every time."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
