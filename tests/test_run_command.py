@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -292,11 +293,17 @@ def test_a_closed_console_does_not_stop_the_child_or_its_log(tmp_path):
 def test_bench_run_picks_the_processes_port_unless_the_user_did():
     assert chooses_master_port(parse("--processes", "2"))
     assert not chooses_master_port(parse())
-    given = parse("--processes", "2", "--master-bind-port", "6001")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        with pytest.raises(UsageError, match=f"--master-bind-port {port}: not free"):
+            parse("--processes", "2", "--master-bind-port", port)
+    given = parse("--processes", "2", "--master-bind-port", port)  # free again
     assert not chooses_master_port(given)
     argv = locust_command(given, Path("r"), "py", master_port=None)
     assert argv[argv.index("--master-bind-port") + 1] == argv[argv.index("--master-port") + 1]
-    assert argv[argv.index("--master-port") + 1] == "6001"
+    assert argv[argv.index("--master-port") + 1] == port
     own_port = parse("--processes", "2", "--locust-arg=--master-bind-port=6000")
     assert not chooses_master_port(own_port)
 

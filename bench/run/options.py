@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,17 @@ def _harness_namespace(harness_args: tuple[str, ...], host: str | None) -> argpa
     return namespace
 
 
+def _check_port_free(port: int) -> None:
+    """Refuse a busy --processes port now: Locust's master would die on it while its
+    forked workers kept retrying to connect for a minute."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            message = f"--master-bind-port {port}: not free on 127.0.0.1 ({exc.strerror})"
+            raise _usage(message) from None
+
+
 def _existing(path: str | None, flag: str) -> Path | None:
     if path is None:
         return None
@@ -185,6 +197,8 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
             raise _usage("--processes and --expect-workers exclude each other")
     if args.master_bind_port is not None and not 1 <= args.master_bind_port <= 65535:
         raise _usage(f"--master-bind-port must be 1..65535, got {args.master_bind_port}")
+    if args.processes is not None and args.master_bind_port is not None:
+        _check_port_free(args.master_bind_port)
     locustfile = Path(args.locustfile)
     if not locustfile.is_file():
         raise _usage(f"--locustfile: {locustfile} is not a file")
