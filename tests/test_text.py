@@ -1,4 +1,4 @@
-"""one_line: any text becomes one visible line, printable text unchanged."""
+"""bench.text: one-line messages, durations and percentages as people read them."""
 
 import pytest
 from hypothesis import example, given
