@@ -54,6 +54,21 @@ def processes_port(args: Sequence[str]) -> list[str]:
     return ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
 
 
+def master_args(
+    port: int, host: str, out: Path, *, workers: int, ladder: str, step_time: str
+) -> list[str]:
+    """A headless master on 127.0.0.1:`port` for `workers` external workers, fast polling,
+    journey log on, results in `out`."""
+    return [
+        "--master", "--headless", "--only-summary", "--no-report",
+        "--expect-workers", str(workers),
+        "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+        "--host", host, "--ladder", ladder, "--step-time", step_time, "--settle", "0.2",
+        "--poll-interval", "0.01", "--ready-timeout", "5", "--journey-log",
+        "--results-dir", str(out),
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
 def locust_workers(
     port: int, logs_dir: Path, *, key: str, count: int = 2, name: str = "worker"

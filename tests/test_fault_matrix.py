@@ -57,6 +57,24 @@ def run(sim: SimulatorProcess, out: Path, *extra: str) -> Finished:
     return finish(start(sim, out, *extra), out)
 
 
+def run_with_fault_window(
+    sim: SimulatorProcess, out: Path, kind: str, count: int, *extra: str
+) -> Finished:
+    """Run with the faults already set until `count` answers of `kind` were faulted on
+    both create and status, then with none, so that the end-of-run clean-up meets
+    no fault and the counters hold only what journeys were answered."""
+    proc = start(sim, out, *extra)
+    wait_until(
+        sim,
+        lambda c: endpoint_faults(c, "status", kind) >= count
+        and endpoint_faults(c, "create", kind) >= count,
+        proc,
+        what=f"{count} {kind} answers on each endpoint",
+    )
+    sim.set_faults({})
+    return finish(proc, out)
+
+
 def model_rejections(counters: dict[str, Any]) -> int:
     """Creates the model itself refused (rate limit, capacity), as opposed to injected."""
     return sum(counters["creates_rejected"].values())
@@ -215,19 +233,10 @@ def test_5xx_burst(sim, tmp_path):
 
 def test_malformed_json(sim, tmp_path):
     sim.set_faults({"status": {"rate_malformed": 0.1}, "create": {"rate_malformed": 0.1}})
-    out = tmp_path / "run"
-    proc = start(sim, out, "--protocol-error-threshold", "1")
-    # Close the window mid-run, so the clean-up's own polls of the cut-short requests
-    # meet no fault and the counters hold only what journeys were answered.
-    wait_until(
-        sim,
-        lambda c: endpoint_faults(c, "status", "malformed") >= 5
-        and endpoint_faults(c, "create", "malformed") >= 5,
-        proc,
-        what="5 malformed answers on each endpoint",
+    # Closed mid-run: the clean-up's own polls of the cut-short requests meet no fault.
+    result = run_with_fault_window(
+        sim, tmp_path / "run", "malformed", 5, "--protocol-error-threshold", "1"
     )
-    sim.set_faults({})
-    result = finish(proc, out)
     counters = assert_clean(result, sim)
     on_create = endpoint_faults(counters, "create", "malformed")
     on_status = endpoint_faults(counters, "status", "malformed")
@@ -265,19 +274,11 @@ def test_answers_slower_than_the_client_timeout(sim, tmp_path):
     # 25 s x 0.02 = 0.5 s of delay against a 0.2 s client timeout.
     slow = {"rate_slow": 0.2, "slow_s": 25.0}
     sim.set_faults({"create": slow, "status": slow})
-    out = tmp_path / "run"
-    proc = start(sim, out, "--client-timeout", "0.2", "--max-poll-errors", "100")
-    # Close the window early: a slow create lands in the model 0.5 s after it was
-    # sent, and it must be a session before the end-of-run sweep looks for it.
-    wait_until(
-        sim,
-        lambda c: endpoint_faults(c, "create", "slow") >= 3
-        and endpoint_faults(c, "status", "slow") >= 3,
-        proc,
-        what="3 slow answers on each endpoint",
+    # Closed early: a slow create lands in the model 0.5 s after it was sent, and it
+    # must be a session before the end-of-run sweep looks for it.
+    result = run_with_fault_window(
+        sim, tmp_path / "run", "slow", 3, "--client-timeout", "0.2", "--max-poll-errors", "100"
     )
-    sim.set_faults({})
-    result = finish(proc, out)
     counters = assert_clean(result, sim)
     slow_creates = endpoint_faults(counters, "create", "slow")
     assert result.code == exitcodes.OK, result.stderr[-2000:]

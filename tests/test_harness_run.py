@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from locust_runs import free_port, locust_workers
+from locust_runs import free_port, locust_command, locust_workers
 
 from bench import exitcodes
 from bench.results import load_results
 from bench.simulator.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCUSTFILE = str(ROOT / "locustfiles" / "async_sessions.py")
 # A canary: if the key ever shows up in output or files, a test below fails.
 KEY = "canary-key-7f3a9c1e-never-print"
 
@@ -30,12 +28,14 @@ SHORT = (
 )  # fmt: skip
 
 
-def locust(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:  # noqa: E501
-    command = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary"]
+def locust(
+    *args: str, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     environ = {**os.environ, "ANCHOR_API_KEY": KEY, **(env or {})}
     return subprocess.run(
-        [*command, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
-    )
+        locust_command("--headless", "--only-summary", *args),
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
 
 
 def assert_timeline_accounts_for_every_journey(doc: dict) -> None:
@@ -209,12 +209,11 @@ def test_explicit_master_and_two_workers(simulator, tmp_path):
     env = {**os.environ, "ANCHOR_API_KEY": KEY}
     with locust_workers(port, tmp_path, key=KEY):
         master = subprocess.run(
-            [
-                sys.executable, "-m", "locust", "-f", LOCUSTFILE,
+            locust_command(
                 "--master", "--headless", "--only-summary", "--expect-workers", "2",
                 "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
                 "--host", simulator.url, *SHORT, "--results-dir", str(out),
-            ],
+            ),
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert master.returncode == exitcodes.OK, master.stderr[-3000:]

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from locust_runs import LocustProcess, assert_sound, finish, free_port, locust_workers, wait_until
+from locust_runs import (
+    LocustProcess,
+    assert_sound,
+    finish,
+    free_port,
+    locust_workers,
+    master_args,
+    wait_until,
+)
 
 from bench import exitcodes
 from bench.simulator.process import SimulatorProcess
@@ -18,18 +26,11 @@ def test_late_worker_runs_journeys_and_is_not_lost(tmp_path):
     port = free_port()
     out = tmp_path / "run"
     with SimulatorProcess("fast", seed=43, truth=True, api_key=KEY) as sim:
+        # 18 s of ladder: room for the late worker's start-up (imports, connect) on a
+        # loaded machine before the drain, after which none is admitted.
         master = LocustProcess(
-            [
-                "--master", "--headless", "--only-summary", "--no-report", "--expect-workers", "1",
-                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                # 18 s of ladder: room for the late worker's start-up (imports, connect)
-                # on a loaded machine before the drain, after which none is admitted.
-                "--host", sim.url, "--ladder", "2,4,4", "--step-time", "6", "--settle", "0.2",
-                "--poll-interval", "0.01", "--ready-timeout", "5", "--journey-log",
-                "--results-dir", str(out),
-            ],
-            key=KEY,
-        )  # fmt: skip
+            master_args(port, sim.url, out, workers=1, ladder="2,4,4", step_time="6"), key=KEY
+        )
         with locust_workers(port, tmp_path, key=KEY, count=1, name="first"):
             # Under way on the first worker alone (a fast-profile journey takes tens of ms,
             # so 40 ready sessions is inside the first 6 s step).

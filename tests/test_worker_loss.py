@@ -12,6 +12,7 @@ from locust_runs import (
     finish,
     free_port,
     locust_workers,
+    master_args,
     wait_until,
 )
 
@@ -27,15 +28,8 @@ def test_killed_worker_is_marked_lost_and_its_shipped_data_kept(tmp_path):
     out = tmp_path / "run"
     with SimulatorProcess("fast", seed=41, truth=True, api_key=KEY) as sim:
         master = LocustProcess(
-            [
-                "--master", "--headless", "--only-summary", "--no-report", "--expect-workers", "2",
-                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                "--host", sim.url, "--ladder", "2", "--step-time", "8", "--settle", "0.2",
-                "--poll-interval", "0.01", "--ready-timeout", "5", "--journey-log",
-                "--results-dir", str(out),
-            ],
-            key=KEY,
-        )  # fmt: skip
+            master_args(port, sim.url, out, workers=2, ladder="2", step_time="8"), key=KEY
+        )
         with locust_workers(port, tmp_path, key=KEY) as workers:
             # A fast-profile journey takes >= ~20 ms (the phases' floors), so two users
             # make <= 100 ready sessions a second: 250 means >= 2.5 s of running, past the

@@ -439,6 +439,25 @@ class SessionModel:
         self._free_slot()
         self._set(rec, status, rec.phase, t)
 
+    def _withdraw(self, rec: _Request, state: int, status: str, t: float) -> bool:
+        """End a request not yet ready in a terminal state; False when it is past that.
+
+        A queued one holds no slot yet: only the pending count drops (the queue skips
+        it lazily). One in provisioning/configuring gives its slot back; the caller
+        dispatches the queue when it is done.
+        """
+        if rec.state == _QUEUED:
+            self._pending -= 1
+            rec.state = state
+            rec.epoch += 1
+            self._active.pop(rec.request_id, None)
+            self._set(rec, status, rec.phase, t)
+            return True
+        if rec.state in (_PROVISIONING, _CONFIGURING):
+            self._terminate(rec, state, status, t)
+            return True
+        return False
+
     def _on_fail(self, rec: _Request, t: float) -> None:
         if rec.state in (_PROVISIONING, _CONFIGURING):
             self._terminate(rec, _FAILED, "failed", t)
@@ -608,18 +627,9 @@ class SessionModel:
         if rec is None:
             return None
         t = self._now
-        if rec.state == _QUEUED:
-            # Not holding a slot yet: leave the pending count (the queue skips it lazily).
-            self._pending -= 1
-            rec.state = _COMPLETED_EARLY
-            rec.epoch += 1
-            self._active.pop(rec.request_id, None)
-            self._set(rec, "completed", rec.phase, t)
-        elif rec.state in (_PROVISIONING, _CONFIGURING):
-            self._terminate(rec, _COMPLETED_EARLY, "completed", t)
-            self._dispatch(t)
-        else:
+        if not self._withdraw(rec, _COMPLETED_EARLY, "completed", t):
             return None
+        self._dispatch(t)  # a slot may have been given back
         self._completed_early += 1
         return rec.view
 
@@ -657,15 +667,7 @@ class SessionModel:
         # Cancel first so that the slots freed by ending sessions are not handed
         # to requests that are about to be cancelled anyway.
         for rec in list(self._active.values()):
-            if rec.state == _QUEUED:
-                self._pending -= 1
-                rec.state = _CANCELLED
-                rec.epoch += 1
-                self._active.pop(rec.request_id, None)
-                self._set(rec, "cancelled", rec.phase, t)
-                self._cancelled += 1
-            elif rec.state in (_PROVISIONING, _CONFIGURING):
-                self._terminate(rec, _CANCELLED, "cancelled", t)
+            if self._withdraw(rec, _CANCELLED, "cancelled", t):
                 self._cancelled += 1
         self._queue.clear()
         live = list(self._live.values())
