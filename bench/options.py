@@ -28,16 +28,13 @@ def _checked(check: Any) -> Any:
     return convert
 
 
-def _seconds(name: str, *, zero_ok: bool = False) -> Any:
+def _number(name: str, *, zero_ok: bool = False) -> Any:
+    """A number > 0 (>= 0 with zero_ok): seconds, a time scale or a fraction."""
     return _checked(lambda text: number(name, text, minimum=0, strict=not zero_ok))
 
 
 def _integer(name: str, minimum: int) -> Any:
     return _checked(lambda text: integer(name, text, minimum=minimum))
-
-
-def _fraction(name: str) -> Any:
-    return _checked(lambda text: number(name, text, minimum=0, strict=False))
 
 
 def _ladder(text: str) -> str:
@@ -50,19 +47,19 @@ def add_options(parser: Any) -> None:
     `bench run` builds its harness options from this same table (bench/run/options.py).
     """
     add = parser.add_argument
-    add("--poll-interval", metavar="S", type=_seconds("poll-interval"), default=0.25,
+    add("--poll-interval", metavar="S", type=_number("poll-interval"), default=0.25,
         help="Seconds between status polls of one journey (default 0.25).")
     add("--ladder", metavar="N,N,...", type=_checked(_ladder), default="1,2,4,8",
         help="Concurrency steps, e.g. 1,2,4,8,16 (default 1,2,4,8).")
-    add("--step-time", metavar="S", type=_seconds("step-time"), default=30.0,
+    add("--step-time", metavar="S", type=_number("step-time"), default=30.0,
         help="Seconds each ladder step is held (default 30).")
-    add("--settle", metavar="S", type=_seconds("settle", zero_ok=True), default=5.0,
+    add("--settle", metavar="S", type=_number("settle", zero_ok=True), default=5.0,
         help="Seconds at the start of each step whose journeys count as warm-up (default 5).")
-    add("--ready-timeout", metavar="S", type=_seconds("ready-timeout"), default=60.0,
+    add("--ready-timeout", metavar="S", type=_number("ready-timeout"), default=60.0,
         help="Seconds a journey may take from create to ready (default 60).")
     add("--session-config", metavar="FILE", default="",
         help="JSON file with the create body (default: the API doc's example).")
-    add("--hold", metavar="S", type=_seconds("hold", zero_ok=True), default=0.0,
+    add("--hold", metavar="S", type=_number("hold", zero_ok=True), default=0.0,
         help="Seconds a ready session is kept before it is ended (default 0).")
     add("--max-sessions", metavar="N", type=_integer("max-sessions", 0), default=0,
         help="Cap on sessions created by the run (0: no cap; required for a non-loopback "
@@ -73,16 +70,16 @@ def add_options(parser: Any) -> None:
         help="Where results go (default reports/<run-id>/).")
     add("--sim-profile", metavar="NAME|FILE", default="default",
         help="Embedded simulator profile when no --host is given: default, fast, flaky or a file.")
-    add("--sim-time-scale", metavar="F", type=_seconds("sim-time-scale", zero_ok=True),
+    add("--sim-time-scale", metavar="F", type=_number("sim-time-scale", zero_ok=True),
         default=0.0, help="Embedded simulator time scale (0: the profile's own).")
     add("--max-poll-errors", metavar="N", type=_integer("max-poll-errors", 1), default=5,
         help="Consecutive failed polls before a journey ends in poll_error (default 5).")
-    add("--protocol-error-threshold", metavar="F", type=_fraction("protocol-error-threshold"),
-        default=0.01,
+    add("--protocol-error-threshold", metavar="F",
+        type=_number("protocol-error-threshold", zero_ok=True), default=0.01,
         help="Fraction of protocol-error journeys above which the run is broken (default 0.01).")
     add("--journey-log", action="store_true", default=False,
         help="Also write every journey's estimates to journeys.jsonl.")
-    add("--client-timeout", metavar="S", type=_seconds("client-timeout"),
+    add("--client-timeout", metavar="S", type=_number("client-timeout"),
         default=DEFAULT_CLIENT_TIMEOUT,
         help="Seconds the load client waits for any answer before the call counts as failed "
         f"(default {DEFAULT_CLIENT_TIMEOUT:g}).")
@@ -90,7 +87,7 @@ def add_options(parser: Any) -> None:
         help="Id of the (first) run: names the results (default: UTC time + random suffix).")
     add("--no-report", action="store_true", default=False,
         help="Do not build the report (report.html, plots, summary.md) at the end of the run.")
-    add("--progress-interval", metavar="S", type=_seconds("progress-interval", zero_ok=True),
+    add("--progress-interval", metavar="S", type=_number("progress-interval", zero_ok=True),
         default=10.0,
         help="Seconds between progress lines on the log (default 10; 0: none).")  # fmt: skip
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,6 @@ class Run:
     # master: per worker, per (step, warm-up), journeys shipped as started minus outcomes
     # shipped: what a lost worker still had in flight
     open_journeys: dict[str, Counter[tuple[int, bool]]] = field(default_factory=dict)
-    worker_inflight: dict[str, int] = field(default_factory=dict)
     timeline: Timeline = field(default_factory=lambda: Timeline(TIMELINE_INTERVAL))
     finalised: bool = False
     finished: bool = False  # results written (a second signal must not overwrite them)
@@ -359,8 +359,10 @@ class Harness:
     def _in_flight(self, run: Run) -> int:
         if not self.is_master:
             return self.inflight
-        live = self.live_workers()  # a lost worker's last report no longer counts
-        return sum(n for client, n in run.worker_inflight.items() if client in live)
+        # Shipped as started minus shipped outcomes: each worker's in-flight count at its
+        # last delta. A lost worker's no longer counts.
+        live = self.live_workers()
+        return sum(sum(run.open_journeys.get(client, Counter()).values()) for client in live)
 
     def _totals(self) -> Totals:
         journeys, outcomes = self.recorder.totals()
@@ -493,10 +495,12 @@ class Harness:
         _fire_phase_events(self.environment, result)
         if self.journey_log:
             self.journey_lines.append(
-                _journey_line(step, warmup, result, journey, self._node_id())
+                _journey_line(step, warmup, result, journey, self.node_id)
             )
 
-    def _node_id(self) -> str:
+    @cached_property
+    def node_id(self) -> str:
+        """Who ran a journey, in the journey log (fixed for the life of the process)."""
         if not self.is_worker:
             return "local"
         return str(getattr(self.environment.runner, "client_id", "worker"))
@@ -525,7 +529,6 @@ class Harness:
             "journeys": self.journey_lines,
             "drained": drained,
             "capped": self.capped,
-            "inflight": self.inflight,
             # What this worker could not see ended: the master's leak count needs it.
             "unresolved": list(self.orphans.open.items()) if drained else [],
         }
@@ -552,15 +555,8 @@ class Harness:
         if not batch or not self.environment.host:
             return 0
         pending = cleanup.Orphans(dict(batch))
-        transport = HttpxTransport(self.environment.host, self.api_key)
-        try:
-            # Bounded by one poll interval: a request still in flight waits for the next pass.
-            ended = cleanup.resolve(
-                pending, transport, deadline=time.monotonic() + self.poll_interval,
-                poll_interval=self.poll_interval, clock=time.monotonic, sleep=gevent.sleep,
-            )  # fmt: skip
-        finally:
-            transport.close()
+        # Bounded by one poll interval: a request still in flight waits for the next pass.
+        ended = self._resolve(pending, self.poll_interval)
         for request_id in batch:
             if request_id not in pending.open:
                 self.orphans.closed(request_id)
@@ -571,16 +567,16 @@ class Harness:
         """End the sessions of journeys that were cut short (bounded by the drain timeout)."""
         if not self.orphans.open or not self.environment.host:
             return 0
+        return self._resolve(self.orphans, self.drain_timeout)
+
+    def _resolve(self, orphans: cleanup.Orphans, budget_s: float) -> int:
+        """cleanup.resolve on a fresh client of the target, for at most `budget_s`."""
         transport = HttpxTransport(self.environment.host, self.api_key)
         try:
             return cleanup.resolve(
-                self.orphans,
-                transport,
-                deadline=time.monotonic() + self.drain_timeout,
-                poll_interval=self.poll_interval,
-                clock=time.monotonic,
-                sleep=gevent.sleep,
-            )
+                orphans, transport, deadline=time.monotonic() + budget_s,
+                poll_interval=self.poll_interval, clock=time.monotonic, sleep=gevent.sleep,
+            )  # fmt: skip
         finally:
             transport.close()
 
@@ -604,7 +600,6 @@ class Harness:
                 self.run.drained_workers.add(client_id)
             if data.get("capped"):
                 self.run.capped_workers.add(client_id)
-            self.run.worker_inflight[client_id] = int(data.get("inflight", 0))
 
     # --- the end -------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ defaults stay the single source of truth.
 from __future__ import annotations
 
 import argparse
-import math
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,7 +65,6 @@ class RunOptions:
     master_bind_port: int | None = None  # None: 5557 for --expect-workers, free for --processes
     baseline: Path | None = None
     thresholds: Thresholds | None = None
-    thresholds_path: Path | None = None
     compare_thresholds: Path | None = None
     force: bool = False
     report: bool = True
@@ -225,7 +223,6 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
         master_bind_port=args.master_bind_port,
         baseline=baseline,
         thresholds=thresholds,
-        thresholds_path=thresholds_path,
         compare_thresholds=_existing(args.compare_thresholds, "--compare-thresholds"),
         force=bool(args.force),
         report=bool(args.report),
@@ -278,11 +275,8 @@ def _check_profile(config: HarnessConfig) -> None:
     """Load the simulator profile now: a bad name is a usage error before anything starts."""
     from bench.simulator.profile import ProfileError, load_profile
 
-    scale = config.simulator_time_scale
-    if scale is not None and not (math.isfinite(scale) and scale > 0):
-        raise _usage(f"--sim-time-scale must be a number > 0, got {scale}")
     try:
-        load_profile(config.simulator_profile, time_scale=scale)
+        load_profile(config.simulator_profile, time_scale=config.simulator_time_scale)
     except ProfileError as exc:
         raise _usage(f"--sim-profile: {exc}") from None
 
