@@ -38,6 +38,7 @@ from typing import Any
 from bench.journey import OUTCOMES
 from bench.results import Results
 from bench.stats import Buckets, quantile
+from bench.text import percent, quantile_name
 
 # Defaults for `bench report` (and anyone else without an opinion): p95 ready within
 # 5 s and at most 1 % of requests failing.  The provider's measured ready times are
@@ -80,13 +81,9 @@ class SLO:
     def describe(self) -> str:
         """e.g. 'p95 ready <= 30 s and failure rate <= 1 %'."""
         return (
-            f"p{_pct(self.ready_quantile)} ready <= {self.ready_limit_s:g} s and "
-            f"failure rate <= {_pct(self.failure_rate_limit)} %"
+            f"{quantile_name(self.ready_quantile)} ready <= {self.ready_limit_s:g} s and "
+            f"failure rate <= {percent(self.failure_rate_limit, 4)}"
         )
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.4g}"
 
 
 @dataclass(frozen=True)
@@ -141,7 +138,7 @@ def judge_step(
     q_us = quantile(ready, slo.ready_quantile) if ready is not None and samples else None
     q_s = None if q_us is None else q_us / 1e6
     rate = failures / decided if decided else None
-    label = f"p{_pct(slo.ready_quantile)}"
+    label = quantile_name(slo.ready_quantile)
     passes: bool | None
     if not decided:
         passes, reason = None, "no decided journeys: not evaluated"
@@ -154,11 +151,11 @@ def judge_step(
         assert rate is not None
         if rate > slo.failure_rate_limit:
             problems.append(
-                f"failure rate {_pct(rate)} % > {_pct(slo.failure_rate_limit)} %"
+                f"failure rate {percent(rate, 4)} > {percent(slo.failure_rate_limit, 4)}"
             )
         passes = not problems
         reason = "; ".join(problems) if problems else (
-            f"{label} ready {q_s:.3g} s, failure rate {_pct(rate)} %"
+            f"{label} ready {q_s:.3g} s, failure rate {percent(rate, 4)}"
         )
     return StepVerdict(
         index=step["index"],

@@ -29,6 +29,7 @@ from bench.recorder import (
     new_histogram,
 )
 from bench.redact import redact_config
+from bench.text import short_repr
 from bench.userfiles import read_bytes, type_name
 
 FORMAT = "async-session-bench/results"
@@ -177,7 +178,7 @@ def _expect(value: Any, types: tuple[type, ...], where: str, nullable: bool = Fa
 
 def _key(name: str) -> str:
     """A key from the file, fit for a one-line message."""
-    return name if name.isidentifier() and len(name) <= 40 else _describe(name)
+    return name if name.isidentifier() and len(name) <= 40 else short_repr(name, 40)
 
 
 def _count(value: Any, where: str) -> int:
@@ -339,7 +340,7 @@ def _check_part(part: Any, where: str) -> dict[str, int]:
     _expect(outcomes, (dict,), f"{where}.outcomes")
     for name, n in outcomes.items():
         if name not in OUTCOMES:
-            raise _Invalid(f"{where}.outcomes: unknown outcome {_describe(name)}")
+            raise _Invalid(f"{where}.outcomes: unknown outcome {short_repr(name, 40)}")
         _count(n, f"{where}.outcomes.{name}")
     # An outcome this release knows and an older file does not is a zero there.
     for name in OUTCOMES:
@@ -414,7 +415,7 @@ def _check_totals(totals: dict[str, Any], steps: tuple[int, dict[str, int], bool
     claimed = totals["outcomes"]
     for name, n in claimed.items():
         if name not in OUTCOMES:
-            raise _Invalid(f"totals.outcomes: unknown outcome {_describe(name)}")
+            raise _Invalid(f"totals.outcomes: unknown outcome {short_repr(name, 40)}")
         _count(n, f"totals.outcomes.{name}")
     for name in OUTCOMES:
         claimed.setdefault(name, 0)
@@ -663,11 +664,6 @@ def _check_part_name(part: str) -> None:
         raise ValueError(f"part must be 'measured' or 'warmup', got {part!r}")
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def parse_results(data: bytes, name: str = "<bytes>") -> Results:
     """Parse, check and migrate a results file's bytes (pure; `name` labels errors)."""
     label = f"results file {name}"
@@ -689,11 +685,13 @@ def parse_results(data: bytes, name: str = "<bytes>") -> Results:
     if doc["format"] != FORMAT:
         raise ResultsError(
             f"{label} is not an async-session-bench results file "
-            f"(format {_describe(doc['format'])}, expected {FORMAT!r})"
+            f"(format {short_repr(doc['format'], 40)}, expected {FORMAT!r})"
         )
     version = doc.get("version")
     if not _is(version, _INT):
-        raise ResultsError(f"{label}: format version must be an integer, got {_describe(version)}")
+        raise ResultsError(
+            f"{label}: format version must be an integer, got {short_repr(version, 40)}"
+        )
     if version > VERSION:
         raise ResultsError(
             f"{label} was written by a newer harness (format version {version} > {VERSION}); "
@@ -712,7 +710,7 @@ def parse_results(data: bytes, name: str = "<bytes>") -> Results:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise ResultsError(
                 f"{label}: cannot migrate from format version {version} "
-                f"({type(exc).__name__}: {_describe(str(exc))})"
+                f"({type(exc).__name__}: {short_repr(str(exc), 40)})"
             ) from None
         if not isinstance(doc, dict):
             raise ResultsError(f"{label}: migration from format version {version} failed")

@@ -48,6 +48,17 @@ def percent(fraction: float, digits: int = 3) -> str:
     return f"{fraction * 100:.{digits}g} %"
 
 
+def quantile_name(q: float) -> str:
+    """0.95 -> "p95", 0.999 -> "p99.9"."""
+    return f"p{q * 100:g}"
+
+
+def short_repr(value: object, width: int = 60) -> str:
+    """repr(value) cut to `width` characters: a bad value quoted in a one-line error."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def one_line(text: str) -> str:
     """Escape every character that could break or hide a line, leave the rest as typed.
 

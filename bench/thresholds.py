@@ -38,8 +38,9 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -374,8 +375,7 @@ class Check:
         if self.unit == "":
             return f"headroom {self.margin:g}" if self.margin >= 0 else f"short by {-self.margin:g}"
         amount = _value(abs(self.margin), self.unit)
-        relative = f"{abs(self.margin) / self.limit * 100:.3g}" if self.limit > 0 else ""
-        relative = f"{abs(self.margin) / self.limit * 100:.0f}" if len(relative) > 4 else relative
+        relative = text.number(abs(self.margin) / self.limit * 100, 1.0) if self.limit > 0 else ""
         if self.margin >= 0:
             return f"headroom {amount}" + (f" ({relative} % of the limit)" if relative else "")
         return f"over by {amount}" + (f" (+{relative} %)" if relative else "")
@@ -434,14 +434,19 @@ def _latency_check(limit: LatencyLimit, results: Results, steps: list[Mapping[st
     return Check(limit.label, where, value <= limit.max_us, observed, max_s, "s", max_s - observed)
 
 
-def _evaluate_latency(limit: LatencyLimit, results: Results) -> list[Check]:
+def _evaluate(
+    limit: LatencyLimit | FailureRateLimit,
+    results: Results,
+    check: Callable[[list[Mapping[str, Any]], str], Check],
+) -> list[Check]:
+    """`check` over the limit's steps, merged (scope "overall") or one by one."""
     # Steps with no decided journey say nothing about the target (see module docstring).
     steps = [s for s in _steps_in(results, limit.steps) if _decided([s])]
     if not steps:
         return [_nothing_in_range(limit.label, limit.steps)]
     if limit.scope == "overall":
-        return [_latency_check(limit, results, steps, _where_overall(limit.steps))]
-    return [_latency_check(limit, results, [s], _where_step(s)) for s in steps]
+        return [check(steps, _where_overall(limit.steps))]
+    return [check([s], _where_step(s)) for s in steps]
 
 
 def _rate_check(limit: FailureRateLimit, steps: list[Mapping[str, Any]], where: str) -> Check:
@@ -455,15 +460,6 @@ def _rate_check(limit: FailureRateLimit, steps: list[Mapping[str, Any]], where: 
     rate = bad / decided
     return Check(limit.label, where, rate <= limit.max_rate, rate, limit.max_rate, "%",
                  limit.max_rate - rate, note=f"{bad} of {decided} decided journeys")  # fmt: skip
-
-
-def _evaluate_rate(limit: FailureRateLimit, results: Results) -> list[Check]:
-    steps = [s for s in _steps_in(results, limit.steps) if _decided([s])]
-    if not steps:
-        return [_nothing_in_range(limit.label, limit.steps)]
-    if limit.scope == "overall":
-        return [_rate_check(limit, steps, _where_overall(limit.steps))]
-    return [_rate_check(limit, [s], _where_step(s)) for s in steps]
 
 
 def _evaluate_capacity(limit: CapacityLimit, results: Results) -> Check:
@@ -485,9 +481,9 @@ def evaluate(thresholds: Thresholds, results: Results) -> Evaluation:
     """Check every limit against `results` (pure): one Check per limit and place."""
     checks: list[Check] = []
     for latency in thresholds.latency:
-        checks.extend(_evaluate_latency(latency, results))
+        checks.extend(_evaluate(latency, results, partial(_latency_check, latency, results)))
     for rate in thresholds.failure_rate:
-        checks.extend(_evaluate_rate(rate, results))
+        checks.extend(_evaluate(rate, results, partial(_rate_check, rate)))
     if thresholds.capacity is not None:
         checks.append(_evaluate_capacity(thresholds.capacity, results))
     return Evaluation(tuple(checks), thresholds.source)

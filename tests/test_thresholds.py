@@ -267,3 +267,10 @@ def test_output_names_the_failed_limit_first():
     assert rows[0].startswith("| **FAIL** | ready p95 <= 1 ms | overall |")
     assert rows[1].startswith("| pass | create p50 <= 1 s | overall |")
     assert "From `gate.toml`." in markdown
+
+
+def test_margin_text_keeps_small_and_large_relative_margins_readable():
+    tiny = Check("ready p95 <= 4 s", "overall", True, 3.995, 4.0, "s", 0.005)
+    assert tiny.margin_text() == "headroom 5 ms (0.125 % of the limit)"  # read "0 %" before
+    huge = Check("ready p95 <= 1 ms", "overall", False, 12.346, 0.001, "s", 0.001 - 12.346)
+    assert huge.margin_text() == "over by 12.35 s (+1234500 %)"

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.compare.errors import CompareError
 from bench.results import Results, ResultsError, load_results
+from bench.text import short_repr
 
 RESULTS_NAME = "results.json"
 
@@ -59,22 +60,19 @@ _KEYS: tuple[tuple[str, Callable[[Results], Any]], ...] = (
 )
 
 
-def _short(value: Any) -> str:
-    text = repr(value).replace("\n", " ")
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def comparability_problems(baseline: Side, candidate: Side) -> list[str]:
     """Reasons the two sides (and the runs within each side) do not measure the same thing."""
     problems = []
     for what, key in _KEYS:
         for side in (baseline, candidate):
-            values = {_short(key(r)) for r in side.runs}
+            values = {short_repr(key(r)) for r in side.runs}
             if len(values) > 1:
                 problems.append(f"{side.name} runs differ in {what} ({', '.join(sorted(values))})")
         base, cand = key(baseline.runs[0]), key(candidate.runs[0])
         if base != cand:
-            problems.append(f"{what} differs (baseline {_short(base)}, candidate {_short(cand)})")
+            problems.append(
+                f"{what} differs (baseline {short_repr(base)}, candidate {short_repr(cand)})"
+            )
     return problems
 
 

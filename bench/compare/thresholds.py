@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.capacity import SLO
 from bench.compare.errors import CompareError
+from bench.text import short_repr
 from bench.userfiles import read_text
 
 DEFAULT_ALPHA = 0.05
@@ -55,7 +56,7 @@ class Thresholds:
 
 def _number(value: Any, where: str, low: float, high: float, *, low_open: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CompareError(f"{where}: expected a number, got {_show(value)}")
+        raise CompareError(f"{where}: expected a number, got {short_repr(value, 40)}")
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
         bracket = "(" if low_open else "["
@@ -63,16 +64,12 @@ def _number(value: Any, where: str, low: float, high: float, *, low_open: bool =
     return float(value)
 
 
-def _show(value: Any) -> str:
-    text = repr(value).replace("\n", " ")
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _unknown(keys: Any, allowed: frozenset[str] | tuple[str, ...], where: str) -> None:
     extra = sorted(str(k) for k in keys if k not in allowed)
     if extra:
         allowed_text = ", ".join(sorted(allowed))
-        raise CompareError(f"{where}: unknown key {_show(extra[0])} (allowed: {allowed_text})")
+        key = short_repr(extra[0], 40)
+        raise CompareError(f"{where}: unknown key {key} (allowed: {allowed_text})")
 
 
 def parse_thresholds(doc: Mapping[str, Any], name: str = "thresholds") -> Thresholds:
@@ -92,7 +89,8 @@ def parse_thresholds(doc: Mapping[str, Any], name: str = "thresholds") -> Thresh
     for metric, table in metrics_doc.items():
         from bench.journey import METRICS
 
-        where = f"{name}: metrics.{_show(metric) if not str(metric).isidentifier() else metric}"
+        shown = metric if str(metric).isidentifier() else short_repr(metric, 40)
+        where = f"{name}: metrics.{shown}"
         if metric not in METRICS:
             raise CompareError(f"{where}: unknown metric (known: {', '.join(METRICS)})")
         if not isinstance(table, Mapping):

@@ -16,6 +16,7 @@ from bench.capacity import FAILURE_OUTCOMES
 from bench.journey import TIMED_PHASES
 from bench.plotstyle import OKABE_ITO, OUTCOME_COLOURS, PHASE_COLOURS, RC, figure
 from bench.report.data import CALL_METRICS, QUANTILES, RunData, StepData
+from bench.text import quantile_name
 
 MAX_Q = 0.9999  # the distribution plot ends at 99.99 %
 QUANTILE_COLOURS = dict(zip(QUANTILES, OKABE_ITO, strict=False))
@@ -41,10 +42,6 @@ def text(value: str) -> str:
 
 def _title(what: str, data: RunData) -> str:
     return text(f"{what}\n{data.target_label}, release {data.release}")
-
-
-def _pname(q: float) -> str:
-    return f"p{q * 100:g}"
 
 
 def _sorted_steps(data: RunData) -> list[StepData]:
@@ -122,7 +119,7 @@ def ready_percentiles(data: RunData) -> Figure:
                 hi.append(interval[1] / 1e6)
         values += ys + lo + hi
         colour = QUANTILE_COLOURS[q]
-        ax.plot(xs, ys, QUANTILE_STYLES[q], marker="o", ms=4, color=colour, label=_pname(q))
+        ax.plot(xs, ys, QUANTILE_STYLES[q], marker="o", ms=4, color=colour, label=quantile_name(q))
         if len(lo_x) > 1:
             ax.fill_between(lo_x, lo, hi, color=colour, alpha=0.18, linewidth=0)
         elif lo_x:  # one step: a band needs two points, draw the interval as a bar
@@ -131,7 +128,7 @@ def ready_percentiles(data: RunData) -> Figure:
                         color=colour, capsize=3)
     slo = data.capacity.slo
     ax.axhline(slo.ready_limit_s, color="#555555", lw=1, ls=(0, (4, 3)),
-               label=f"SLO: {_pname(slo.ready_quantile)} <= {slo.ready_limit_s:g} s")
+               label=f"SLO: {quantile_name(slo.ready_quantile)} <= {slo.ready_limit_s:g} s")
     if data.capacity.concurrency is not None:
         ax.axvline(data.capacity.concurrency, color=OKABE_ITO[2], lw=1.2,
                    label=f"capacity at SLO: {data.capacity.concurrency}")
@@ -323,7 +320,7 @@ def calls(data: RunData) -> Figure:
             if xs:
                 values += ys
                 ax.plot(xs, ys, style, marker="o", ms=3, color=colour,
-                        label=f"{metric} {_pname(q)}")
+                        label=f"{metric} {quantile_name(q)}")
     if not values:
         _empty(ax, "no API call was timed")
     _log_if_wide(ax, values)

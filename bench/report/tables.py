@@ -100,7 +100,7 @@ def outcome_rows(data: RunData) -> list[tuple[str, ...]]:
             for s in data.steps]
 
 
-METRIC_HEADER = ("metric", "samples", "mean", *(f"p{q * 100:g} [95 % CI]"
+METRIC_HEADER = ("metric", "samples", "mean", *(f"{text.quantile_name(q)} [95 % CI]"
                                                  for q in TABLE_QUANTILES))
 
 
@@ -113,7 +113,7 @@ def metric_rows(metrics: dict[str, MetricStats] | object) -> list[tuple[str, ...
 
 
 def verdict_rows(data: RunData) -> list[tuple[str, ...]]:
-    q = f"p{data.capacity.slo.ready_quantile * 100:g}"
+    q = text.quantile_name(data.capacity.slo.ready_quantile)
     rows = []
     for v in data.capacity.steps:
         verdict = "not evaluated" if v.passes is None else ("pass" if v.passes else "FAIL")

@@ -9,6 +9,7 @@ from functools import cache
 from bench.journey import TIMED_PHASES
 from bench.report.data import CONFIDENCE, QUANTILES, RunData, poll_resolution_s
 from bench.stats import order_statistic_ranks
+from bench.text import quantile_name
 
 # Thresholds, chosen to flag what would mislead a reader and nothing else.
 ACHIEVED_FRACTION = 0.8  # achieved concurrency below 80 % of the target
@@ -34,10 +35,6 @@ def samples_for_interval(q: float, confidence: float = CONFIDENCE) -> int:
     return n
 
 
-def _pname(q: float) -> str:
-    return f"p{q * 100:g}"
-
-
 def _levels(values: list[str]) -> str:
     return ", ".join(values)
 
@@ -57,9 +54,9 @@ def warnings_for(data: RunData) -> list[ReportWarning]:
         if short:
             out.append(ReportWarning(
                 "few-samples",
-                f"{_pname(q)} ready time rests on too few samples for a 95 % confidence "
+                f"{quantile_name(q)} ready time rests on too few samples for a 95 % confidence "
                 f"interval (needs {need}) at concurrency (samples): {_levels(short)}; "
-                f"those {_pname(q)} values are close to the maximum seen and unstable.",
+                f"those {quantile_name(q)} values are close to the maximum seen and unstable.",
                 "Lengthen --step-time (samples grow with step time x concurrency) or read "
                 "a lower percentile for those steps.",
             ))

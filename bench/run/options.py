@@ -14,10 +14,11 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from bench.config import ConfigError, HarnessConfig, from_options
 from bench.options import add_options
+from bench.text import short_repr
 from bench.thresholds import Thresholds, ThresholdsError, load_thresholds
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -230,11 +231,6 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
     )
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _check_baseline(path: Path, config: HarnessConfig, *, force: bool) -> None:
     """Refuse a baseline that cannot be read or compared *before* the run is spent.
 
@@ -267,7 +263,8 @@ def _check_baseline(path: Path, config: HarnessConfig, *, force: bool) -> None:
             if found[what] != value:
                 raise _usage(
                     f"--baseline: not comparable: {what} differs (baseline "
-                    f"{_short(found[what])}, this run {_short(value)}); match it or use --force"
+                    f"{short_repr(found[what])}, this run {short_repr(value)}); "
+                    "match it or use --force"
                 )
 
 
