@@ -29,22 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.compare import Side, Thresholds, compare_paths, compare_sides  # noqa: E402
-from bench.compare.synthetic import synthetic_results  # noqa: E402
+from bench.compare.synthetic import READY_MEDIAN_US as MEDIAN  # noqa: E402
+from bench.compare.synthetic import ready_times, synthetic_results  # noqa: E402
 
 LEVELS = (1, 2, 4, 8)
 SIZES = (50, 200, 1000, 4000)
 SHIFTS = (0.05, 0.10, 0.15, 0.20, 0.30, 0.50)
-MEDIAN = 1_500_000.0
-
-
-def ready_times(rng: random.Random, n: int, scale: float, tail: float) -> list[float]:
-    out = []
-    for _ in range(n):
-        x = 1_000_000.0 + 500_000.0 * rng.lognormvariate(0.0, 0.3)
-        if x > MEDIAN:
-            x = MEDIAN + (x - MEDIAN) * tail
-        out.append(x * scale)
-    return out
 
 
 def tail_for_p99_shift(shift: float) -> float:

@@ -29,24 +29,12 @@ from bench.compare.analysis import (
     UNCHANGED,
     WORSE,
 )
-from bench.compare.synthetic import synthetic_results
+from bench.compare.synthetic import ready_times, synthetic_results
 from bench.compare.thresholds import parse_thresholds
 from bench.results import dumps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compare"
 GOLDEN = FIXTURES / "golden.md"
-
-
-def ready_times(rng: random.Random, n: int, scale: float = 1.0, tail: float = 1.0) -> list[float]:
-    """Default-profile-like ready times (us); `tail` stretches the part above the median."""
-    median = 1_500_000.0
-    out = []
-    for _ in range(n):
-        x = 1_000_000.0 + 500_000.0 * rng.lognormvariate(0.0, 0.3)
-        if x > median:
-            x = median + (x - median) * tail
-        out.append(x * scale)
-    return out
 
 
 def run(rng: random.Random, n: int, levels=(1, 4), run_id: str = "r", **kwargs):

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from bench.compare.synthetic import ready_times
 from bench.significance import (
     EXACT_MANN_WHITNEY_MAX_N,
     buckets_of,
@@ -151,13 +152,8 @@ def lognormal(rng: random.Random, n: int, scale: float = 1.0, tail: float = 1.0)
 
     `tail` stretches only the values above the median: the p99 moves, the median does not.
     """
-    median = 1_000_000 + 500_000
     values = []
-    for _ in range(n):
-        x = 1_000_000 + 500_000 * rng.lognormvariate(0.0, 0.3)
-        if x > median:
-            x = median + (x - median) * tail
-        x *= scale
+    for x in ready_times(rng, n, scale, tail):
         digits = 10 ** max(0, int(math.log10(x)) - 2)
         values.append(round(x / digits) * digits)
     return buckets_of(values)

@@ -23,7 +23,7 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.capacity import FAILURE_OUTCOMES, capacity_at_slo, failure_counts
@@ -250,7 +250,8 @@ def _latency_row(
             return Row(
                 **common,
                 baseline=statistics.median(b_runs), candidate=statistics.median(c_runs),
-                baseline_ci=_median_ci(b_set), candidate_ci=_median_ci(c_set),
+                baseline_ci=statistic_interval(b_set, "p50"),
+                candidate_ci=statistic_interval(c_set, "p50"),
                 delta=_relative(statistics.median(b_runs), statistics.median(c_runs)),
                 p_value=test.p_value, method=f"{test.method} on {len(b_runs)}+{len(c_runs)} runs",
             )
@@ -273,11 +274,6 @@ def _latency_row(
 def _per_run(data: LevelData, metric: str, statistic: str) -> list[float]:
     values = (statistic_value(r, statistic) for r in data.per_run[metric])
     return [v for v in values if v is not None]
-
-
-def _median_ci(values: Buckets) -> tuple[float, float] | None:
-    ci = quantile_interval(values, 0.5)
-    return None if ci is None else (float(ci[0]), float(ci[1]))
 
 
 def _failure_rows(
@@ -334,14 +330,8 @@ def finish(rows: Sequence[Row], alpha: float) -> tuple[Row, ...]:
     adjusted = holm([rows[i].p_value for i in tested])  # type: ignore[misc]
     out = list(rows)
     for i, p in zip(tested, adjusted, strict=True):
-        out[i] = _replace(rows[i], adjusted_p=p)
-    return tuple(_replace(r, verdict=verdict(r, alpha)) for r in out)
-
-
-def _replace(row: Row, **changes: Any) -> Row:
-    import dataclasses
-
-    return dataclasses.replace(row, **changes)
+        out[i] = replace(rows[i], adjusted_p=p)
+    return tuple(replace(r, verdict=verdict(r, alpha)) for r in out)
 
 
 def _metrics_of(side: Side) -> set[str]:

@@ -26,10 +26,6 @@ class Side:
     def releases(self) -> list[str]:
         return sorted({str(r.run["release"]) for r in self.runs})
 
-    @property
-    def label(self) -> str:
-        return ", ".join(self.releases)
-
 
 def load_side(name: str, path: Path) -> Side:
     """A results file, or every results.json under a folder (repeated runs)."""

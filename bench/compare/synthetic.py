@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench.journey import Outcome
 from bench.recorder import Recorder
 from bench.results import Results, StepInfo, build_document, dumps, parse_results
+
+# Ready times shaped like the default profile's: 1 s + 0.5 s x LogNormal(0, 0.3) (us).
+READY_MEDIAN_US = 1_500_000.0
+
+
+def ready_times(rng: random.Random, n: int, scale: float = 1.0, tail: float = 1.0) -> list[float]:
+    """`n` default-profile-like ready times (us), times `scale`; `tail` stretches only the
+    part above the median, so the p99 moves and the median does not."""
+    out = []
+    for _ in range(n):
+        x = 1_000_000.0 + 500_000.0 * rng.lognormvariate(0.0, 0.3)
+        if x > READY_MEDIAN_US:
+            x = READY_MEDIAN_US + (x - READY_MEDIAN_US) * tail
+        out.append(x * scale)
+    return out
+
 
 RUN: dict[str, Any] = {
     "id": "synthetic",

@@ -132,7 +132,6 @@ class RunData:
     release: str
     target_label: str
     host: str | None
-    target_kind: str
     started_at: str
     duration_s: float
     exit_reason: str | None
@@ -148,7 +147,6 @@ class RunData:
     knee_factor: float
     timeline: Timeline
     merged: Mapping[str, MetricStats]  # measured, over all steps
-    metric_names: tuple[str, ...]
     source_version: int
     workers_lost: tuple[str, ...] = ()
 
@@ -309,7 +307,6 @@ def run_data(
         release=str(run["release"]),
         target_label=target_label(run),
         host=run["target"].get("host"),
-        target_kind=str(run["target"]["kind"]),
         started_at=str(run["started_at"]),
         duration_s=float(run["duration_s"]),
         exit_reason=run.get("exit_reason"),
@@ -326,7 +323,6 @@ def run_data(
         knee_factor=knee_factor,
         timeline=timeline,
         merged=merged,
-        metric_names=names,
         source_version=results.source_version,
     )
 
