@@ -104,10 +104,10 @@ def test_change_below_the_threshold_is_unchanged_even_when_significant():
     assert mean.adjusted_p < 1e-6 and mean.verdict == UNCHANGED
     # ... and a stricter threshold for that row makes it a regression.
     strict = parse_thresholds({"metrics": {"ready": {"mean": 0.03}}})
-    assert row(compare(*_same_pair(20000), strict), 1, "ready", "mean").verdict == WORSE
+    assert row(compare(*_slower_pair(20000), strict), 1, "ready", "mean").verdict == WORSE
 
 
-def _same_pair(n: int):
+def _slower_pair(n: int):
     rng = random.Random(4)
     return run(rng, n, levels=(1,)), run(rng, n, levels=(1,), scale=1.05)
 

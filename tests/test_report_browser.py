@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 
 from bench.report import build_report
+from bench.report.figures import PLOTS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "sim-fast-ladder.json"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -162,7 +163,7 @@ def test_report_opens_in_chromium_with_every_plot_loaded_and_no_errors(
     seen = asyncio.run(inspect(devtools_url, html))
     assert seen["problems"] == []
     images = seen["images"]
-    assert len(images) == 7  # every plot of the one run
+    assert len(images) == len(PLOTS)  # every plot of the one run
     for complete, natural_width, src in images:
         assert complete and natural_width > 0
         assert src.startswith("data:image/png;base64")

@@ -867,10 +867,6 @@ def regenerate_fixtures() -> None:
         write_results(v99, {"format": FORMAT, "version": 99, "hologram": {}})
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
-    regenerate_fixtures()
-
 
 def test_workers_lost_is_optional_and_checked_when_present(tmp_path):
     doc = orjson.loads(dumps(make_small_document()))
@@ -881,3 +877,8 @@ def test_workers_lost_is_optional_and_checked_when_present(tmp_path):
     path = write_doc(tmp_path / "bad.json", doc)
     with pytest.raises(ResultsError, match=re.escape("run.workers_lost[0]: expected a string")):
         load_results(path)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
+    regenerate_fixtures()

@@ -70,7 +70,8 @@ def test_single_process_run_writes_no_secret(tmp_path):
     with SimulatorProcess("fast", seed=51, truth=True, api_key=KEY) as sim:
         proc = LocustProcess(run_args(sim, tmp_path), key=KEY)
         result = finish(proc, tmp_path / "run")
-        # The proxy password reached the target (the run used it), and nowhere else.
+        # The run created sessions with that config (the target accepted them); the
+        # password is then looked for everywhere the run wrote.
         assert sim.counters()["creates_accepted"] > 0
     assert result.code == exitcodes.OK, result.stderr[-2000:]
     assert_redacted(tmp_path)

@@ -167,6 +167,9 @@ def test_quantile_interval_from_histogram_and_buckets():
     lower, upper = order_statistic_ranks(100, 0.5)
     expected = (buckets.value_at_rank(lower), buckets.value_at_rank(upper))
     assert quantile_interval(hist, 0.5) == expected == quantile_interval(buckets, 0.5)
+    # The textbook ranks for n = 100, read at HDR's 3-digit precision.
+    assert (lower, upper) == (40, 61)
+    assert expected == pytest.approx((40_000, 61_000), rel=1e-3)
     assert expected[0] <= quantile(hist, 0.5) <= expected[1]
     assert quantile_interval(hist, 0.99) is None  # 100 samples cannot bound the p99
     assert quantile_interval(new_histogram(), 0.5) is None
