@@ -1,6 +1,6 @@
 """Time `bench report` on a realistic 12-step results file (target: under 3 s).
 
-The file is synthetic but shaped like a real run: a 1..2048-ish ladder of 12
+The file is synthetic but shaped like a real run: a 1..128 ladder of 12
 steps, ready times drawn lognormal around the measured ~1.6 s with queueing that
 grows with load, every metric recorded, failures rising with concurrency, and a
 timeline sampled each second.  Usage:

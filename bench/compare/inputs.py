@@ -48,7 +48,7 @@ def load_side(name: str, path: Path) -> Side:
 
 # What must be equal for two runs to measure the same thing.  The simulator profile
 # and the release are exactly what a comparison is meant to vary, so they are not here.
-_KEYS: tuple[tuple[str, Callable[[Results], Any]], ...] = (
+COMPARABILITY_KEYS: tuple[tuple[str, Callable[[Results], Any]], ...] = (
     ("session config", lambda r: r.config.get("session_config")),
     ("poll interval", lambda r: r.config.get("poll_interval_s")),
     ("scenario version", lambda r: r.config.get("scenario_version")),
@@ -59,7 +59,7 @@ _KEYS: tuple[tuple[str, Callable[[Results], Any]], ...] = (
 def comparability_problems(baseline: Side, candidate: Side) -> list[str]:
     """Reasons the two sides (and the runs within each side) do not measure the same thing."""
     problems = []
-    for what, key in _KEYS:
+    for what, key in COMPARABILITY_KEYS:
         for side in (baseline, candidate):
             values = {short_repr(key(r)) for r in side.runs}
             if len(values) > 1:

@@ -239,7 +239,7 @@ def _check_baseline(path: Path, config: HarnessConfig, *, force: bool) -> None:
     paid sessions, would waste them.  `--force` skips the comparability part.
     """
     from bench.compare.errors import CompareError
-    from bench.compare.inputs import load_side
+    from bench.compare.inputs import COMPARABILITY_KEYS, load_side
     from bench.redact import redact_config
 
     try:
@@ -254,11 +254,7 @@ def _check_baseline(path: Path, config: HarnessConfig, *, force: bool) -> None:
         "session config": redact_config(config.session_config),
     }
     for results in side.runs:
-        found = {
-            "poll interval": results.config.get("poll_interval_s"),
-            "target kind": results.run["target"].get("kind"),
-            "session config": results.config.get("session_config"),
-        }
+        found = {what: key(results) for what, key in COMPARABILITY_KEYS if what in planned}
         for what, value in planned.items():
             if found[what] != value:
                 raise _usage(
