@@ -12,18 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench import run as _run
-from bench.compare import command as _compare
-from bench.report import command as _report
-from bench.text import one_line
+from bench.core.errors import UsageError
+from bench.core.text import one_line
+from bench.present.compare import command as _compare
+from bench.present.report import command as _report
 
 if TYPE_CHECKING:
     from bench.simulator.server import ServerOptions
 
 DEFAULT_API_KEY_ENV = "BENCH_SIMULATOR_API_KEY"
-
-
-class UsageError(Exception):
-    """A mistake of the user's: `main` prints it as `Error: ...` and exits with 2."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.compare import Side, Thresholds, compare_paths, compare_sides  # noqa: E402
-from bench.compare.synthetic import READY_MEDIAN_US as MEDIAN  # noqa: E402
-from bench.compare.synthetic import ready_times, synthetic_results  # noqa: E402
+from bench.present.compare import Side, Thresholds, compare_paths, compare_sides  # noqa: E402
+from bench.present.compare.synthetic import READY_MEDIAN_US as MEDIAN  # noqa: E402
+from bench.present.compare.synthetic import ready_times, synthetic_results  # noqa: E402
 
 LEVELS = (1, 2, 4, 8)
 SIZES = (50, 200, 1000, 4000)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import orjson
 
-from bench.results import load_results
+from bench.analyse.stats import nearest_rank, quantile
+from bench.record.results import load_results
 from bench.simulator.process import SimulatorProcess
 from bench.simulator.truth import true_durations
-from bench.stats import nearest_rank, quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "accuracy-bench-key"

@@ -23,10 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.journey import JourneyResult, Outcome
-from bench.recorder import Recorder
-from bench.report import build_report
-from bench.results import StepInfo, build_document, write_results
+from bench.core.journey import JourneyResult
+from bench.core.outcomes import Outcome
+from bench.present.report import build_report
+from bench.record.recorder import Recorder
+from bench.record.results import StepInfo, build_document, write_results
 
 LADDER = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 STEP_S = 60.0

@@ -7,9 +7,9 @@ key comes from ANCHOR_API_KEY.  The logic lives in the `bench` package.
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
 
-from bench import plugin  # registers options and event listeners
-from bench.options import DEFAULT_CLIENT_TIMEOUT
-from bench.shapes import LadderShape
+from bench.measure import plugin  # registers options and event listeners
+from bench.measure.option_table import DEFAULT_CLIENT_TIMEOUT
+from bench.measure.shapes import LadderShape
 
 __all__ = ["AsyncSessionUser", "LadderShape"]
 

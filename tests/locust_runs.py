@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench.results import load_results
+from bench.record.results import load_results
 from bench.simulator.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent

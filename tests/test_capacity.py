@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.capacity import (
+from bench.analyse.capacity import (
     FAILURE_OUTCOMES,
     SLO,
     capacity_at_slo,
@@ -16,9 +16,10 @@ from bench.capacity import (
     knee,
     knee_from_medians,
 )
-from bench.journey import OUTCOMES, JourneyResult, Outcome
-from bench.recorder import Recorder
-from bench.results import Results, StepInfo, build_document
+from bench.core.journey import JourneyResult
+from bench.core.outcomes import OUTCOMES, Outcome
+from bench.record.recorder import Recorder
+from bench.record.results import Results, StepInfo, build_document
 
 RUN: dict[str, Any] = {
     "id": "cap-test",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from bench.cleanup import Orphans, resolve, sweep
-from bench.driver import Reply
+from bench.measure.cleanup import Orphans, resolve, sweep
+from bench.measure.driver import Reply
 
 
 def status_body(status: str, session_id: str | None) -> bytes:

@@ -18,10 +18,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bench import exitcodes
 from bench.cli import main
-from bench.compare import CompareError, Side, Thresholds, compare_paths, compare_sides
-from bench.compare.analysis import (
+from bench.core import exitcodes
+from bench.present.compare import (
+    CompareError,
+    Side,
+    Thresholds,
+    compare_paths,
+    compare_sides,
+    render_markdown,
+)
+from bench.present.compare.analysis import (
     BETTER,
     NEW_FAILURE_MODE,
     NOT_COMPARABLE,
@@ -29,9 +36,9 @@ from bench.compare.analysis import (
     UNCHANGED,
     WORSE,
 )
-from bench.compare.synthetic import ready_times, synthetic_results
-from bench.compare.thresholds import parse_thresholds
-from bench.results import dumps
+from bench.present.compare.limits import parse_thresholds
+from bench.present.compare.synthetic import ready_times, synthetic_results
+from bench.record.results import dumps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compare"
 GOLDEN = FIXTURES / "golden.md"
@@ -79,7 +86,7 @@ def test_plus_20_percent_p99_shift_with_enough_samples_is_a_regression():
     assert p99.verdict == WORSE
     assert row(result, 4, "ready", "p50").verdict == UNCHANGED
     assert result.exit_code == exitcodes.REGRESSION
-    assert "| 4 | ready | p99 |" in result.markdown
+    assert "| 4 | ready | p99 |" in render_markdown(result)
 
 
 def test_same_distribution_twice_is_not_a_regression():
@@ -225,7 +232,7 @@ def test_thresholds_file_round_trip(tmp_path):
         '[metrics.poll]\nthreshold = 1.0\n'
         '[slo]\nready_limit_s = 5\n'
     )
-    from bench.compare.thresholds import load_thresholds
+    from bench.present.compare.limits import load_thresholds
 
     t = load_thresholds(path)
     assert (t.alpha, t.threshold, t.failure_rate) == (0.01, 0.2, 0.005)
@@ -253,7 +260,7 @@ def test_thresholds_file_round_trip(tmp_path):
     ],
 )
 def test_bad_thresholds_are_one_line_errors(tmp_path, text, needle):
-    from bench.compare.thresholds import load_thresholds
+    from bench.present.compare.limits import load_thresholds
 
     path = tmp_path / "t.toml"
     path.write_text(text)
@@ -290,7 +297,7 @@ def test_not_comparable_is_refused_unless_forced(tmp_path, config, kind, reason)
     assert "--force" in str(info.value) and "\n" not in str(info.value)
     forced = compare_paths(base, cand, None, force=True)
     assert any(reason in note for note in forced.notes)
-    assert reason in forced.markdown
+    assert reason in render_markdown(forced)
 
 
 def test_folder_of_runs_and_bad_inputs(tmp_path):
@@ -332,7 +339,7 @@ def golden_pair():
 
 def test_golden_markdown():
     base, cand = golden_pair()
-    text = compare(base, cand).markdown
+    text = render_markdown(compare(base, cand))
     if os.environ.get("BENCH_REGEN_GOLDEN"):
         GOLDEN.write_text(text)
         pytest.fail("golden Markdown regenerated: review the diff, then rerun without the flag")
@@ -349,7 +356,7 @@ def test_outputs_written_and_strings_escaped(tmp_path):
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert page.count("data:image/png;base64,") >= 4
     md = (tmp_path / "out" / "compare.md").read_text()
-    assert md == result.markdown
+    assert md == render_markdown(result)
     assert "<script>" not in md and "\\|x" in md
     doc = orjson.loads((tmp_path / "out" / "compare.json").read_bytes())
     assert doc["format"] == "async-session-bench/compare" and doc["version"] == 1
@@ -381,8 +388,8 @@ def test_cli_exit_codes(tmp_path, capsys):
 
 
 def test_interval_bounds_are_written_in_the_values_unit():
-    from bench.compare import format as fmt
-    from bench.compare.analysis import Row
+    from bench.present.compare import format as fmt
+    from bench.present.compare.analysis import Row
 
     row = Row(None, "ready", "p99", "us", baseline=999_000, baseline_ci=(980_000, 1_020_400))
     assert fmt.value(row, "baseline") == "999 ms [980, 1020]"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import exitcodes
 from bench.cli import main
-from bench.compare import compare_paths
+from bench.core import exitcodes
+from bench.present.compare import compare_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_PROFILE = ROOT / "tests" / "fixtures" / "compare" / "slow-provisioning.toml"

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.config import (
+from bench.core.ladder import Ladder
+from bench.measure.harness_config import (
     API_KEY_ENV,
     DEFAULT_SESSION_CONFIG,
     ConfigError,
@@ -17,7 +18,6 @@ from bench.config import (
     is_loopback,
     load_session_config,
 )
-from bench.ladder import Ladder
 
 KEY = {API_KEY_ENV: "sk-test"}
 

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.driver import (
+from bench.core.outcomes import Outcome
+from bench.measure.driver import (
     MAX_WAIT,
     Journey,
     JourneySettings,
@@ -25,7 +26,6 @@ from bench.driver import (
     parse_retry_after,
     parse_status,
 )
-from bench.journey import Outcome
 
 T0 = 100.0
 LAT = 0.0625  # default latency of every scripted call (exact in binary)

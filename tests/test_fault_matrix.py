@@ -32,7 +32,7 @@ from locust_runs import (
     wait_until,
 )
 
-from bench import exitcodes
+from bench.core import exitcodes
 from bench.simulator.process import SimulatorProcess
 
 KEY = "canary-key-fault-matrix-3b1d"

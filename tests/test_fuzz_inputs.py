@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bench import exitcodes
 from bench.cli import main
-from bench.results import ResultsError, parse_results
+from bench.core import exitcodes
+from bench.record.results import ResultsError, parse_results
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "results"
 VALID = (FIXTURES / "v2-small.json").read_bytes()

@@ -13,10 +13,10 @@ import orjson
 import pytest
 from locust_runs import processes_port
 
-from bench.results import load_results
+from bench.analyse.stats import quantile
+from bench.record.results import load_results
 from bench.simulator.process import SimulatorProcess
 from bench.simulator.truth import true_durations
-from bench.stats import quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-key-accuracy"
@@ -59,7 +59,7 @@ def run_locust(
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: the definition bench.stats uses."""
+    """Nearest-rank percentile: the definition bench.analyse.stats uses."""
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100.0 * len(ordered)))
     return ordered[rank - 1]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from locust_runs import free_port, locust_command, locust_workers
 
-from bench import exitcodes
-from bench.results import load_results
+from bench.core import exitcodes
+from bench.record.results import load_results
 from bench.simulator.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from hdrh.log import HistogramLogReader
 
-from bench.hlog import LEGEND, MAX_VALUE_UNIT_RATIO, format_hlog, write_hlogs
-from bench.journey import METRICS
-from bench.recorder import new_histogram
-from bench.results import dumps, parse_results
+from bench.core.journey import METRICS
+from bench.record.hlog import LEGEND, MAX_VALUE_UNIT_RATIO, format_hlog, write_hlogs
+from bench.record.recorder import new_histogram
+from bench.record.results import dumps, parse_results
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_results import make_document, make_small_document

@@ -6,18 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.journey import (
+from bench.core.journey import (
     METRICS,
-    OUTCOMES,
     TIMED_PHASES,
     Call,
     Estimate,
     Observation,
-    Outcome,
     classify,
     phase_estimates,
     summarise,
 )
+from bench.core.outcomes import OUTCOMES, Outcome
 
 US = 1_000_000.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.ladder import Ladder, LadderError, parse_ladder
+from bench.core.ladder import Ladder, LadderError, parse_ladder
 
 
 @pytest.mark.parametrize(

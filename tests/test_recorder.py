@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.journey import JourneyResult, Outcome
-from bench.recorder import (
+from bench.core.journey import JourneyResult
+from bench.core.outcomes import Outcome
+from bench.record.recorder import (
     HIGHEST_US,
     Part,
     Recorder,

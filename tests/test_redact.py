@@ -9,8 +9,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.config import DEFAULT_SESSION_CONFIG
-from bench.redact import MASK, is_secret_key, redact_config
+from bench.measure.harness_config import DEFAULT_SESSION_CONFIG
+from bench.record.redact import MASK, is_secret_key, redact_config
 
 CUSTOM_PROXY = {
     "session": {

@@ -20,14 +20,15 @@ import orjson
 import pytest
 
 from bench import cli
-from bench.capacity import SLO
-from bench.journey import JourneyResult, Outcome
-from bench.recorder import Recorder
-from bench.report import build_report
-from bench.report.data import run_data, timeline_from_samples
-from bench.report.markdown import escape
-from bench.report.warnings import samples_for_interval, warnings_for
-from bench.results import Results, StepInfo, build_document, dumps, load_results
+from bench.analyse.capacity import SLO
+from bench.core.journey import JourneyResult
+from bench.core.outcomes import Outcome
+from bench.present.report import build_report
+from bench.present.report.data import run_data, timeline_from_samples
+from bench.present.report.markdown import escape
+from bench.present.report.warnings import samples_for_interval, warnings_for
+from bench.record.recorder import Recorder
+from bench.record.results import Results, StepInfo, build_document, dumps, load_results
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 FIXTURE = FIXTURES / "sim-fast-ladder.json"
@@ -229,7 +230,7 @@ def codes(doc: Mapping[str, Any]) -> dict[str, str]:
 
 
 def test_samples_needed_for_an_interval_match_the_stats_module() -> None:
-    # bench.stats.order_statistic_ranks documents these thresholds.
+    # bench.analyse.stats.order_statistic_ranks documents these thresholds.
     assert samples_for_interval(0.5) == 6
     assert samples_for_interval(0.99) == 368
     assert samples_for_interval(0.999) == 3688
@@ -318,7 +319,7 @@ def test_with_samples_the_timeline_uses_them(tmp_path: Path) -> None:
 
 
 def test_target_label_names_profile_time_scale_or_host():
-    from bench.report.data import target_label
+    from bench.present.report.data import target_label
 
     def run(**target):
         return {"target": target}

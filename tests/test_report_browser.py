@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.report import build_report
-from bench.report.figures import PLOTS
+from bench.present.report import build_report
+from bench.present.report.figures import PLOTS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "sim-fast-ladder.json"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -16,10 +16,11 @@ from hdrh.histogram import HdrHistogram
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import results
-from bench.journey import METRICS, OUTCOMES, JourneyResult, Outcome
-from bench.recorder import HIGHEST_US, Recorder, merged_histogram
-from bench.results import (
+from bench.core.journey import METRICS, JourneyResult
+from bench.core.outcomes import OUTCOMES, Outcome
+from bench.record import results
+from bench.record.recorder import HIGHEST_US, Recorder, merged_histogram
+from bench.record.results import (
     FORMAT,
     VERSION,
     Results,

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import exitcodes
-from bench.cli import UsageError, build_parser, main
+from bench.cli import build_parser, main
+from bench.core import exitcodes
+from bench.core.errors import UsageError
 from bench.run import LOCUST_FAILED, options
+from bench.run.arguments import DEFAULT_LOCUSTFILE, FIXED_OPTIONS, HARNESS_OPTIONS
 from bench.run.command import child_environment, chooses_master_port, locust_command
 from bench.run.execute import Execution, execute, scrub
-from bench.run.options import DEFAULT_LOCUSTFILE, FIXED_OPTIONS, HARNESS_OPTIONS
 from bench.run.post import (
     Outcome,
     demote_headings,
@@ -107,7 +108,7 @@ def test_bench_run_offers_every_plugin_option_but_the_ones_it_sets():
     code = (
         "import json\n"
         "from locust.argument_parser import get_parser\n"
-        "import bench.plugin\n"
+        "import bench.measure.plugin\n"
         "print(json.dumps(sorted(get_parser()._option_string_actions)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

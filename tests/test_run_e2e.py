@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from locust_runs import free_port, locust_workers
 
-from bench import exitcodes
-from bench.results import load_results
+from bench.core import exitcodes
+from bench.record.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "run"

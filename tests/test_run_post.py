@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import bench.compare
-import bench.report
-from bench import exitcodes
+import bench.present.compare
+import bench.present.report
 from bench.cli import build_parser
+from bench.core import exitcodes
 from bench.run import options
 from bench.run.execute import Execution
 from bench.run.post import finish
@@ -38,8 +38,8 @@ def boom(*args: object, **kwargs: object) -> None:
 def test_report_and_comparison_failures_are_one_line_and_keep_the_results(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(bench.report, "build_report", boom)
-    monkeypatch.setattr(bench.compare, "compare_paths", boom)
+    monkeypatch.setattr(bench.present.report, "build_report", boom)
+    monkeypatch.setattr(bench.present.compare, "compare_paths", boom)
     folder = run_folder(tmp_path)
     original = (folder / "results.json").read_bytes()
     opts = parse("--baseline", str(SMALL), "--force", "--thresholds", str(FIXTURES / "fail.toml"))
@@ -62,7 +62,7 @@ def test_report_and_comparison_failures_are_one_line_and_keep_the_results(
 
 
 def test_without_the_comparison_the_thresholds_decide(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench.report, "build_report", boom)
+    monkeypatch.setattr(bench.present.report, "build_report", boom)
     folder = run_folder(tmp_path)
     lines: list[str] = []
     opts = parse("--thresholds", str(FIXTURES / "fail.toml"))
@@ -73,7 +73,7 @@ def test_without_the_comparison_the_thresholds_decide(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("child", "expected"), [(12, 12), (1, 16), (-9, 16)])
 def test_the_broken_run_code_wins_over_every_verdict(tmp_path, monkeypatch, child, expected):
-    monkeypatch.setattr(bench.report, "build_report", boom)
+    monkeypatch.setattr(bench.present.report, "build_report", boom)
     folder = run_folder(tmp_path)
     opts = parse("--thresholds", str(FIXTURES / "fail.toml"), "--baseline", str(SMALL), "--force")
     code = finish(opts, folder, Execution(child, False, folder / "locust.log"), {}, lambda _: None)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from locust_runs import LocustProcess, finish, free_port, locust_workers
 
-from bench import exitcodes
+from bench.core import exitcodes
 from bench.simulator.process import SimulatorProcess
 
 KEY = "canary-key-secrets-0d9e7b"

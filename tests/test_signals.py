@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from locust_runs import LocustProcess, assert_sound, finish, wait_until
 
-from bench import exitcodes
-from bench.results import load_results
+from bench.core import exitcodes
+from bench.record.results import load_results
 from bench.simulator.process import SimulatorProcess
 
 KEY = "canary-key-signals-91c4"

@@ -1,4 +1,4 @@
-"""bench.significance: hand-checked cases, brute-force references, calibration over seeds."""
+"""bench.analyse.significance: hand-checked cases, brute-force references, seed calibration."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from bench.compare.synthetic import ready_times
-from bench.significance import (
+from bench.analyse.significance import (
     EXACT_MANN_WHITNEY_MAX_N,
     buckets_of,
     fisher_exact,
@@ -21,7 +20,8 @@ from bench.significance import (
     quantile_test,
     two_proportion_z,
 )
-from bench.stats import Buckets, quantile
+from bench.analyse.stats import Buckets, quantile
+from bench.present.compare.synthetic import ready_times
 
 # --- Mann-Whitney U ---------------------------------------------------------------------
 

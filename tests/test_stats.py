@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.recorder import new_histogram
-from bench.stats import (
+from bench.analyse.stats import (
     Buckets,
     mean,
     nearest_rank,
@@ -19,6 +18,7 @@ from bench.stats import (
     quantile,
     quantile_interval,
 )
+from bench.record.recorder import new_histogram
 
 
 def test_nearest_rank_definition():

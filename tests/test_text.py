@@ -1,10 +1,10 @@
-"""bench.text: one-line messages, durations and percentages as people read them."""
+"""bench.core.text: one-line messages, durations and percentages as people read them."""
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bench.text import duration, one_line, percent
+from bench.core.text import duration, one_line, percent
 
 # Every character str.splitlines treats as a line boundary.
 BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"

@@ -1,4 +1,4 @@
-"""SLO gates (bench.thresholds): strict parsing, and evaluation on hand-built results."""
+"""SLO gates (bench.analyse.slo_gates): strict parsing, and evaluation on hand-built results."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.recorder import Recorder
-from bench.results import Results, StepInfo, build_document, dumps, parse_results
-from bench.thresholds import (
+from bench.analyse.slo_gates import (
     Check,
     ThresholdsError,
     evaluate,
@@ -17,6 +15,8 @@ from bench.thresholds import (
     load_thresholds,
     parse_thresholds,
 )
+from bench.record.recorder import Recorder
+from bench.record.results import Results, StepInfo, build_document, dumps, parse_results
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.timeline import Timeline, Totals, progress_line
+from bench.record.timeline import Timeline, Totals, progress_line
 
 
 def test_totals_count_every_non_ready_outcome_but_aborted_as_failed():

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from locust_runs import LocustProcess, free_port
 
-from bench.results import load_results
+from bench.record.results import load_results
 
 KEY = "canary-key-web-ui-31b7"
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from locust_runs import (
     wait_until,
 )
 
-from bench import exitcodes
+from bench.core import exitcodes
 from bench.simulator.process import SimulatorProcess
 
 KEY = "test-key-worker-join"

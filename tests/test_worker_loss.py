@@ -16,7 +16,7 @@ from locust_runs import (
     wait_until,
 )
 
-from bench import exitcodes
+from bench.core import exitcodes
 from bench.simulator.process import SimulatorProcess
 
 KEY = "canary-key-worker-loss-5e2a"

@@ -6,7 +6,7 @@ pure), execute (the child process: streamed output, watchdog, signals), post
 sequence).  Exit codes are documented in bench/run/post.py.
 """
 
-from bench.run.options import RunOptions, add_arguments, options
+from bench.run.arguments import RunOptions, add_arguments, options
 from bench.run.pipeline import run
 from bench.run.post import LOCUST_FAILED
 

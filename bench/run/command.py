@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.config import API_KEY_ENV
-from bench.run.options import DEFAULT_MASTER_PORT, RunOptions
+from bench.measure.harness_config import API_KEY_ENV
+from bench.run.arguments import DEFAULT_MASTER_PORT, RunOptions
 
 CSV_PREFIX = "locust"  # Locust writes locust_stats.csv, locust_stats_history.csv, ...
 

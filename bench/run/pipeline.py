@@ -8,12 +8,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.config import API_KEY_ENV
+from bench.core.errors import UsageError
+from bench.measure.harness_config import API_KEY_ENV
+from bench.record.runinfo import new_run_id
+from bench.run.arguments import RunOptions
 from bench.run.command import child_environment, chooses_master_port, locust_command
 from bench.run.execute import execute
-from bench.run.options import RunOptions
 from bench.run.post import finish
-from bench.runinfo import new_run_id
 
 
 def free_loopback_port() -> int:
@@ -31,7 +32,6 @@ def new_run_dir(options: RunOptions) -> Path:
     The folder's name is passed to the plugin as --run-id, so the results, the
     sessions' tag and the folder share one id.
     """
-    from bench.cli import UsageError  # here: bench.cli imports this package
 
     run_dir = options.reports_dir / options.release / new_run_id()
     try:

@@ -2,7 +2,7 @@
 
 Exit code of `bench run` (first match wins):
 
-1. a broken run: the harness's own code (10-15, bench/exitcodes.py), 2 for a usage
+1. a broken run: the harness's own code (10-15, bench/core/exitcodes.py), 2 for a usage
    error Locust reported, or LOCUST_FAILED (16) when Locust ended without a harness
    verdict (crashed, killed, stopped by the watchdog, or no readable results file);
    128 + N when `bench run` itself got signal N (130 SIGINT, 143 SIGTERM, the shell
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import exitcodes
-from bench.results import Results, ResultsError, load_results
+from bench.analyse.slo_gates import Evaluation, evaluate, format_lines, format_markdown
+from bench.core import exitcodes
+from bench.record.results import Results, ResultsError, load_results
+from bench.run.arguments import RunOptions
 from bench.run.execute import Execution
-from bench.run.options import RunOptions
-from bench.thresholds import Evaluation, evaluate, format_lines, format_markdown
 
 LOCUST_FAILED = exitcodes.LOCUST_FAILED
 
@@ -178,7 +178,7 @@ def demote_headings(markdown: str) -> str:
 
 def make_report(outcome: Outcome, options: RunOptions, results_path: Path) -> None:
     try:
-        from bench.report import build_report
+        from bench.present.report import build_report
 
         slo = options.thresholds.slo if options.thresholds else None
         path = build_report([results_path], outcome.run_dir / "report", slo=slo)
@@ -200,7 +200,7 @@ def check_thresholds(outcome: Outcome, options: RunOptions) -> None:
 def compare_with_baseline(outcome: Outcome, options: RunOptions, results_path: Path) -> None:
     assert options.baseline is not None
     try:
-        from bench.compare import compare_paths
+        from bench.present.compare import compare_paths, render_markdown
 
         comparison = compare_paths(
             options.baseline,
@@ -210,7 +210,7 @@ def compare_with_baseline(outcome: Outcome, options: RunOptions, results_path: P
             force=options.force,
         )
         outcome.compare_code = int(comparison.exit_code)
-        outcome.comparison_markdown = str(comparison.markdown)
+        outcome.comparison_markdown = render_markdown(comparison)
     except Exception as exc:  # e.g. not comparable, unreadable baseline, not installed
         outcome.problems.append(f"comparison failed: {_one_line(exc)}")
         outcome.verdict_error = True

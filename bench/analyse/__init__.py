@@ -1,0 +1,1 @@
+"""Analysing: statistics, significance tests, capacity at SLO, SLO gates (pure, no plotting)."""

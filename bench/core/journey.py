@@ -1,0 +1,235 @@
+"""Pure journey maths: one async-session request's observations -> phase durations + one outcome.
+
+The measurement model (DESIGN.md): every call is sent at ``s`` and answered at
+``r``; its observation instant is ``(s + r) / 2``.  A phase boundary A->B lies
+between the last observation of A and the first of B; we estimate it at the
+midpoint and its uncertainty is half that gap.  A phase no poll saw gets no
+fabricated sample: it is counted as unobserved.  Times are seconds from a
+monotonic clock; metrics come out in microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bench.core.outcomes import Outcome
+
+# Phases in the order the API walks them; `ready` is the end of the walk.
+PHASES: tuple[str, ...] = ("queued", "provisioning", "configuring", "ready")
+TIMED_PHASES: tuple[str, ...] = PHASES[:-1]
+PHASE_ORDER: dict[str, int] = {p: i for i, p in enumerate(PHASES)}
+
+# Statuses the spec lists; anything else is a protocol error.
+LIVE_STATUSES = frozenset({"pending", "processing"})
+TERMINAL_STATUSES = frozenset({"ready", "completed", "failed", "cancelled"})
+KNOWN_STATUSES = LIVE_STATUSES | TERMINAL_STATUSES
+
+# Every metric a journey can record, in microseconds.
+METRICS: tuple[str, ...] = (
+    "create",
+    "queued",
+    "provisioning",
+    "configuring",
+    "ready",
+    "ready_seen",
+    "poll",
+    "release",
+)
+
+_US = 1_000_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One HTTP exchange, timed on the monotonic clock (seconds)."""
+
+    sent: float
+    received: float
+
+    @property
+    def instant(self) -> float:
+        return (self.sent + self.received) / 2.0
+
+    @property
+    def latency(self) -> float:
+        return self.received - self.sent
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A status poll that was answered with a parseable body."""
+
+    call: Call
+    status: str
+    phase: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A duration or instant estimated from observations, with its uncertainty (seconds).
+
+    The uncertainty bounds the error: the true value lies within value +- uncertainty.
+    """
+
+    value: float
+    uncertainty: float
+
+
+@dataclass(slots=True)
+class JourneyResult:
+    """What one journey contributes to the recorder."""
+
+    outcome: Outcome
+    # metric -> list of values in microseconds (poll has one per status call)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    # phases the journey passed through without any poll seeing them
+    unobserved: list[str] = field(default_factory=list)
+    estimates: dict[str, Estimate] = field(default_factory=dict)
+    http_status: int | None = None
+    # polls whose phase went backwards (tolerated, but counted)
+    anomalies: int = 0
+    # the DELETE did not answer 2xx: the session may be alive; the clean-up sweep retries
+    release_failed: bool = False
+
+
+def _boundary(before: Call, after: Call) -> Estimate:
+    """Where a change happened between the answer to `before` and the answer to `after`.
+
+    The server answered `before` somewhere in [sent, received] with the old state and
+    `after` in its own window with the new one, so the change lies in
+    [before.sent, after.received].  The estimate is the midpoint of the two calls'
+    instants; its uncertainty, half their gap plus half the slower call's round trip,
+    is exactly the distance to the farther end of that window.
+    """
+    return Estimate(
+        (before.instant + after.instant) / 2.0,
+        (after.instant - before.instant) / 2.0 + max(before.latency, after.latency) / 2.0,
+    )
+
+
+def phase_estimates(
+    create: Call, observations: Sequence[Observation]
+) -> tuple[dict[str, Estimate], list[str], int]:
+    """Estimate each phase's duration and the instant `ready` began.
+
+    Returns ``(estimates, unobserved, regressions)``.  ``estimates`` has an entry per
+    timed phase whose both ends were bracketed by observations, plus ``"ready_at"``
+    (an absolute instant) when a ready answer was seen.  The create answer counts as
+    an observation of ``queued`` (the API answers ``pending`` at once), and the
+    request's life starts at the create call's instant.
+
+    A phase that moves backwards (a poll reporting an earlier phase than one already
+    seen) is tolerated: the walk is kept monotone and the regression counted.
+    """
+    # (call, phase index) of every phase-bearing observation, made monotone.
+    points: list[tuple[Call, int]] = [(create, 0)]
+    regressions = 0
+    highest = 0
+    for obs in observations:
+        if obs.status not in ("pending", "processing", "ready"):
+            break  # failed / cancelled / completed end the walk without a phase boundary
+        index = PHASE_ORDER.get(obs.phase or "")
+        if obs.status == "ready":
+            index = PHASE_ORDER["ready"]
+        if index is None:
+            continue
+        if index < highest:
+            regressions += 1
+            index = highest
+        highest = index
+        points.append((obs.call, index))
+        if index == PHASE_ORDER["ready"]:
+            break
+
+    first_seen: dict[int, int] = {}
+    last_seen: dict[int, int] = {}
+    for i, (_, idx) in enumerate(points):
+        first_seen.setdefault(idx, i)
+        last_seen[idx] = i
+
+    estimates: dict[str, Estimate] = {}
+    unobserved: list[str] = []
+    top = points[-1][1]
+    for idx, name in enumerate(TIMED_PHASES):
+        if idx >= top:
+            break  # not finished (or not reached) when the walk ended: censored, not unobserved
+        if idx not in first_seen:
+            unobserved.append(name)
+            continue
+        f, last = first_seen[idx], last_seen[idx]
+        if idx == 0:
+            start = Estimate(create.instant, create.latency / 2.0)
+        else:
+            start = _boundary(points[f - 1][0], points[f][0])
+        end = _boundary(points[last][0], points[last + 1][0])
+        estimates[name] = Estimate(end.value - start.value, start.uncertainty + end.uncertainty)
+
+    if top == PHASE_ORDER["ready"]:
+        f = first_seen[top]
+        estimates["ready_at"] = _boundary(points[f - 1][0], points[f][0])
+    return estimates, unobserved, regressions
+
+
+def classify(observations: Sequence[Observation]) -> Outcome | None:
+    """The outcome implied by the last observation, or None while the request is live."""
+    if not observations:
+        return None
+    status = observations[-1].status
+    if status == "ready":
+        return Outcome.READY
+    if status == "failed":
+        return Outcome.FAILED
+    if status == "cancelled":
+        return Outcome.CANCELLED
+    if status == "completed":
+        return Outcome.COMPLETED_BEFORE_READY
+    return None
+
+
+def summarise(
+    *,
+    create: Call | None,
+    outcome: Outcome,
+    observations: Sequence[Observation] = (),
+    poll_calls: Sequence[Call] = (),
+    release: Call | None = None,
+    http_status: int | None = None,
+) -> JourneyResult:
+    """Turn one journey's raw timings into metric samples (microseconds).
+
+    ``create`` is None when the create call never got an answer.  ``poll_calls``
+    holds every answered status call (including ones whose body was unusable);
+    ``observations`` only the parseable ones.  The ``ready`` metric runs from the
+    POST being sent to the estimated instant the request became ready;
+    ``ready_seen`` to the first answer that said so.
+    """
+    result = JourneyResult(outcome=outcome, http_status=http_status)
+    samples = result.samples
+    if create is not None:
+        samples["create"] = [create.latency * _US]
+    if poll_calls:
+        samples["poll"] = [c.latency * _US for c in poll_calls]
+    if release is not None:
+        samples["release"] = [release.latency * _US]
+    if create is None or outcome is not Outcome.READY:
+        # Phase durations are reported for journeys that reached ready, so that the
+        # phase histograms describe one population (and match the ground truth's).
+        if create is not None and observations:
+            result.anomalies = phase_estimates(create, observations)[2]
+        return result
+
+    estimates, unobserved, regressions = phase_estimates(create, observations)
+    result.anomalies = regressions
+    result.unobserved = unobserved
+    result.estimates = estimates
+    for name in TIMED_PHASES:
+        est = estimates.get(name)
+        if est is not None:
+            samples[name] = [max(est.value, 0.0) * _US]
+    ready_at = estimates.get("ready_at")
+    if ready_at is not None:
+        samples["ready"] = [(ready_at.value - create.sent) * _US]
+        first_ready = next(o for o in observations if o.status == "ready")
+        samples["ready_seen"] = [(first_ready.call.received - create.sent) * _US]
+    return result

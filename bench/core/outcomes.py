@@ -1,0 +1,48 @@
+"""Journey outcomes and which of them are failures: one definition for every layer.
+
+A journey is *decided* when it has any outcome but ``aborted`` (an aborted journey
+was cut short by the test stopping and says nothing about the target).  *Failed* is
+every decided outcome that is not ``ready``: a client asking for a session got none.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+
+class Outcome(enum.StrEnum):
+    """Exactly one per journey; they add up to the journeys started."""
+
+    READY = "ready"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    COMPLETED_BEFORE_READY = "completed_before_ready"
+    TIMEOUT = "timeout"
+    CREATE_REJECTED = "create_rejected"
+    CREATE_ERROR = "create_error"
+    POLL_ERROR = "poll_error"
+    PROTOCOL_ERROR = "protocol_error"
+    ABORTED = "aborted"
+
+
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+
+
+NOT_DECIDED = ("aborted",)
+FAILURE_OUTCOMES: tuple[str, ...] = tuple(
+    o for o in OUTCOMES if o != "ready" and o not in NOT_DECIDED
+)
+
+
+def failure_counts(outcomes: Mapping[str, int]) -> tuple[int, int]:
+    """(failures, decided) from one part's outcome counts; see the module docstring."""
+    decided = sum(n for name, n in outcomes.items() if name not in NOT_DECIDED)
+    failures = sum(outcomes.get(name, 0) for name in FAILURE_OUTCOMES)
+    return failures, decided
+
+
+def failure_rate(outcomes: Mapping[str, int]) -> float | None:
+    """Failed / decided journeys; None when none was decided."""
+    failures, decided = failure_counts(outcomes)
+    return failures / decided if decided else None

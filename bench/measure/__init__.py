@@ -1,0 +1,1 @@
+"""Measuring: the Locust-facing side (options, journeys, transports, clean-up, roles, wiring)."""

@@ -1,0 +1,226 @@
+"""The harness's options: validated once into a frozen HarnessConfig (pure; no Locust import)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from bench.core.durations import DurationError, parse_duration
+from bench.core.ladder import Ladder, LadderError, parse_ladder
+
+API_KEY_ENV = "ANCHOR_API_KEY"
+
+# The API doc's example browser configuration: what a default journey asks for.
+DEFAULT_SESSION_CONFIG: dict[str, Any] = {
+    "session": {
+        "proxy": {"active": True},
+        "timeout": {"idle_timeout": 5, "max_duration": 25},
+        "recording": {"active": True},
+    }
+}
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """A bad option value; the message is one line fit for the user (exit code 2)."""
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_run_id(text: str) -> str:
+    """A run id given by the user: it names a folder and a session tag, so keep it plain."""
+    if not _RUN_ID.fullmatch(text):
+        raise ConfigError(
+            f"--run-id: {text[:70]!r} must be 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    host: str | None  # None: start the embedded simulator
+    poll_interval: float
+    ladder: Ladder
+    ready_timeout: float
+    session_config: Mapping[str, Any]
+    session_config_source: str
+    hold: float
+    max_sessions: int | None
+    release: str
+    results_dir: str | None
+    simulator_profile: str
+    simulator_time_scale: float | None
+    max_poll_errors: int
+    protocol_error_threshold: float
+    journey_log: bool = False
+    progress_interval: float = 10.0  # seconds between progress lines; 0 = none
+    report: bool = True  # build the report into the results folder at the end
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def drain_timeout(self) -> float:
+        """How long in-flight journeys may run on once the ladder ends (bounded)."""
+        return self.ready_timeout + self.hold + 10.0
+
+
+def is_loopback(host_url: str) -> bool:
+    hostname = urlsplit(host_url).hostname or ""
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def number(name: str, value: Any, *, minimum: float, strict: bool = True) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--{name}: expected a number, got {value!r}") from None
+    return _in_range(name, value, number, minimum=minimum, strict=strict)
+
+
+def seconds(name: str, value: Any, *, minimum: float = 0.0, strict: bool = True) -> float:
+    """A duration in seconds: plain (``0.25``) or as Locust writes it (``30s``, ``1h30m``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        try:
+            number = parse_duration(value)
+        except DurationError as exc:
+            raise ConfigError(f"--{name}: {exc}") from None
+    return _in_range(name, value, number, minimum=minimum, strict=strict)
+
+
+def _in_range(name: str, value: Any, number: float, *, minimum: float, strict: bool) -> float:
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ConfigError(f"--{name}: expected a finite number, got {value!r}")
+    if number < minimum or (strict and number == minimum):
+        relation = "greater than" if strict else "at least"
+        raise ConfigError(f"--{name}: must be {relation} {minimum:g}, got {number:g}")
+    return number
+
+
+def integer(name: str, value: Any, *, minimum: int) -> int:
+    """A whole number >= minimum; "1.5" is refused, never truncated to 1."""
+    whole = number(name, value, minimum=minimum, strict=False)
+    if whole != int(whole):
+        raise ConfigError(f"--{name}: expected an integer, got {value!r}")
+    return int(whole)
+
+
+def load_session_config(path: str | None) -> tuple[dict[str, Any], str]:
+    """Read the JSON create body from `path`, or the API doc's example when None."""
+    if not path:
+        return dict(DEFAULT_SESSION_CONFIG), "default (API doc example)"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--session-config: cannot read {path}: {exc.strerror}") from None
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"--session-config: {path} is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ConfigError(f"--session-config: {path} must hold a JSON object")
+    session = body.get("session", {})
+    if not isinstance(session, dict):
+        raise ConfigError(f"--session-config: {path}: 'session' must be an object")
+    tags = session.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"--session-config: {path}: 'session.tags' must be a list of strings")
+    return body, path
+
+
+def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> HarnessConfig:
+    """Validate Locust's parsed options (typed, or strings from the web UI) into a config."""
+    host = (getattr(options, "host", None) or "").strip() or None
+    if host is not None:
+        try:
+            parts = urlsplit(host)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. an unclosed or invalid IPv6 literal
+            valid = False
+        if not valid:
+            raise ConfigError(f"--host: expected an http(s) URL, got {host!r}")
+    try:
+        levels = parse_ladder(options.ladder)
+    except LadderError as exc:
+        raise ConfigError(str(exc)) from None
+    step_time = seconds("step-time", options.step_time, minimum=0)
+    settle = seconds("settle", options.settle, minimum=0, strict=False)
+    try:
+        ladder = Ladder(levels, step_time, settle)
+    except LadderError as exc:
+        # Levels and step time are checked above: what is left is the settle time.
+        raise ConfigError(f"--settle: {exc}") from None
+
+    max_sessions_raw = getattr(options, "max_sessions", None)
+    max_sessions = None
+    if max_sessions_raw not in (None, "", 0, "0"):
+        max_sessions = integer("max-sessions", max_sessions_raw, minimum=1)
+    if host is not None and not is_loopback(host) and max_sessions is None:
+        raise ConfigError(
+            f"--host {host} is not loopback: give --max-sessions N to cap the paid "
+            "sessions this run may create"
+        )
+    if host is not None and not environ.get(API_KEY_ENV):
+        raise ConfigError(f"--host given but {API_KEY_ENV} is not set in the environment")
+
+    release = str(getattr(options, "release", "") or "unlabelled")
+    if not _LABEL.fullmatch(release):
+        raise ConfigError(
+            f"--release: {release!r} must be 1-64 characters of letters, digits, '.', '_', '+', '-'"
+        )
+
+    body, source = load_session_config(getattr(options, "session_config", None))
+    time_scale_raw = getattr(options, "sim_time_scale", None)
+    time_scale = (
+        None
+        if time_scale_raw in (None, "", 0, "0")
+        else number("sim-time-scale", time_scale_raw, minimum=0)
+    )
+    threshold = number(
+        "protocol-error-threshold",
+        getattr(options, "protocol_error_threshold", 0.01),
+        minimum=0,
+        strict=False,
+    )
+    if threshold > 1:
+        raise ConfigError(f"--protocol-error-threshold: a fraction 0..1, got {threshold:g}")
+    return HarnessConfig(
+        host=host,
+        poll_interval=seconds("poll-interval", options.poll_interval, minimum=0),
+        ladder=ladder,
+        ready_timeout=seconds("ready-timeout", options.ready_timeout, minimum=0),
+        session_config=body,
+        session_config_source=source,
+        hold=seconds("hold", getattr(options, "hold", 0), minimum=0, strict=False),
+        max_sessions=max_sessions,
+        release=release,
+        results_dir=(getattr(options, "results_dir", None) or None),
+        simulator_profile=str(getattr(options, "sim_profile", None) or "default"),
+        simulator_time_scale=time_scale,
+        max_poll_errors=integer(
+            "max-poll-errors", getattr(options, "max_poll_errors", 5), minimum=1
+        ),
+        protocol_error_threshold=threshold,
+        journey_log=bool(getattr(options, "journey_log", False)),
+        report=not bool(getattr(options, "no_report", False)),
+        progress_interval=seconds(
+            "progress-interval", getattr(options, "progress_interval", 10.0), minimum=0,
+            strict=False,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Presenting: the report and the release comparison, built from results files only."""

@@ -1,0 +1,115 @@
+"""Load each side (a results file or a folder of runs), check comparability, match steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.core.text import short_repr
+from bench.present.compare.errors import CompareError
+from bench.record.results import Results, ResultsError, load_results
+
+RESULTS_NAME = "results.json"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: its runs, in a stable order (by path)."""
+
+    name: str  # "baseline" or "candidate"
+    runs: tuple[Results, ...]
+    source: str  # what the user gave, for messages
+
+    @property
+    def releases(self) -> list[str]:
+        return sorted({str(r.run["release"]) for r in self.runs})
+
+
+def load_side(name: str, path: Path) -> Side:
+    """A results file, or every results.json under a folder (repeated runs)."""
+    if path.is_dir():
+        files = sorted(path.rglob(RESULTS_NAME))
+        if not files:
+            raise CompareError(f"{name} folder {path} holds no {RESULTS_NAME}")
+    elif path.exists():
+        files = [path]
+    else:
+        raise CompareError(f"{name} {path} does not exist")
+    runs = []
+    for file in files:
+        try:
+            runs.append(load_results(file))
+        except ResultsError as exc:
+            raise CompareError(f"{name}: {exc}") from None
+    return Side(name, tuple(runs), str(path))
+
+
+# What must be equal for two runs to measure the same thing.  The simulator profile
+# and the release are exactly what a comparison is meant to vary, so they are not here.
+COMPARABILITY_KEYS: tuple[tuple[str, Callable[[Results], Any]], ...] = (
+    ("session config", lambda r: r.config.get("session_config")),
+    ("poll interval", lambda r: r.config.get("poll_interval_s")),
+    ("scenario version", lambda r: r.config.get("scenario_version")),
+    ("target kind", lambda r: r.run["target"].get("kind")),
+)
+
+
+def comparability_problems(baseline: Side, candidate: Side) -> list[str]:
+    """Reasons the two sides (and the runs within each side) do not measure the same thing."""
+    problems = []
+    for what, key in COMPARABILITY_KEYS:
+        for side in (baseline, candidate):
+            values = {short_repr(key(r)) for r in side.runs}
+            if len(values) > 1:
+                problems.append(f"{side.name} runs differ in {what} ({', '.join(sorted(values))})")
+        base, cand = key(baseline.runs[0]), key(candidate.runs[0])
+        if base != cand:
+            problems.append(
+                f"{what} differs (baseline {short_repr(base)}, candidate {short_repr(cand)})"
+            )
+    return problems
+
+
+def check_comparable(baseline: Side, candidate: Side, *, force: bool) -> list[str]:
+    """Raise CompareError naming the first reason unless forced; returns the reasons."""
+    problems = comparability_problems(baseline, candidate)
+    if problems and not force:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CompareError(
+            f"not comparable: {problems[0]}{more}; use --force to compare anyway"
+        )
+    return problems
+
+
+def steps_by_level(results: Results) -> dict[int, list[Mapping[str, Any]]]:
+    """The run's steps grouped by target concurrency (a ladder may visit a level twice)."""
+    out: dict[int, list[Mapping[str, Any]]] = {}
+    for step in results.steps:
+        out.setdefault(int(step["target_concurrency"]), []).append(step)
+    return out
+
+
+@dataclass(frozen=True)
+class LevelMatch:
+    """Which target concurrencies both sides measured, and which only one did."""
+
+    both: tuple[int, ...]
+    baseline_only: tuple[int, ...]
+    candidate_only: tuple[int, ...]
+
+
+def match_levels(baseline: Sequence[Results], candidate: Sequence[Results]) -> LevelMatch:
+    """Levels present in every run of a side count for that side (a run without one is short)."""
+
+    def levels(runs: Sequence[Results]) -> set[int]:
+        sets = [set(steps_by_level(r)) for r in runs]
+        return set.intersection(*sets) if sets else set()
+
+    base, cand = levels(baseline), levels(candidate)
+    return LevelMatch(
+        both=tuple(sorted(base & cand)),
+        baseline_only=tuple(sorted(base - cand)),
+        candidate_only=tuple(sorted(cand - base)),
+    )

@@ -1,0 +1,1 @@
+"""Recording: HDR recorder, the versioned results file, HDR interval logs, run metadata."""
