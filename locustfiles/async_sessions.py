@@ -33,4 +33,4 @@ class AsyncSessionUser(FastHttpUser):
 
     @task
     def journey(self) -> None:
-        plugin.harness().run_journey(self)
+        plugin.run_journey(self)

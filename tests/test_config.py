@@ -184,21 +184,25 @@ def test_host_must_be_an_http_url(host):
 # --- numbers --------------------------------------------------------------------------
 
 
+# A duration option names the forms it takes (the new duration forms' one change here).
+DURATION_FORMS = " (durations such as 30s, 2m, 1h30m and 250ms work too)"
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"step_time": "0"}, "--step-time: must be greater than 0, got 0"),
-        ({"step_time": "abc"}, "--step-time: expected a number, got 'abc'"),
-        ({"step_time": None}, "--step-time: expected a number, got None"),
+        ({"step_time": "abc"}, "--step-time: expected a number, got 'abc'" + DURATION_FORMS),
+        ({"step_time": None}, "--step-time: expected a number, got None" + DURATION_FORMS),
         ({"step_time": "nan"}, "--step-time: expected a finite number, got 'nan'"),
         ({"step_time": "inf"}, "--step-time: expected a finite number, got 'inf'"),
         ({"settle": "-1"}, "--settle: must be at least 0, got -1"),
         ({"poll_interval": "0"}, "--poll-interval: must be greater than 0, got 0"),
         ({"poll_interval": "-0.25"}, "--poll-interval: must be greater than 0, got -0.25"),
-        ({"poll_interval": ""}, "--poll-interval: expected a number, got ''"),
+        ({"poll_interval": ""}, "--poll-interval: expected a number, got ''" + DURATION_FORMS),
         ({"ready_timeout": "-5"}, "--ready-timeout: must be greater than 0, got -5"),
         ({"hold": "-1"}, "--hold: must be at least 0, got -1"),
-        ({"hold": "soon"}, "--hold: expected a number, got 'soon'"),
+        ({"hold": "soon"}, "--hold: expected a number, got 'soon'" + DURATION_FORMS),
         ({"max_sessions": "-1"}, "--max-sessions: must be at least 1, got -1"),
         ({"max_sessions": "2.5"}, "--max-sessions: expected an integer, got '2.5'"),
         ({"max_sessions": "ten"}, "--max-sessions: expected a number, got 'ten'"),

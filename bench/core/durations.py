@@ -51,8 +51,8 @@ def _parse_parts(raw: str, original: object) -> float:
         position, last = match.end(), rank
     if position != len(compact) or last < 0:
         raise DurationError(
-            f"expected a number of seconds or a duration such as 30s, 2m, 1h30m or 250ms, "
-            f"got {original!r}"
+            f"expected a number, got {original!r} (durations such as 30s, 2m, 1h30m and 250ms "
+            "work too)"
         )
     return total
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from bench.measure.driver import ProtocolViolation, parse_status
 from bench.measure.transport import HttpxTransport
+
+log = logging.getLogger("bench")
 
 
 @dataclass
@@ -97,3 +101,50 @@ def sweep(transport: HttpxTransport, tag: str) -> tuple[int, list[str] | None]:
         if 200 <= transport.release(session_id).status < 300:
             ended += 1
     return ended, tagged_sessions(transport, tag)
+
+
+def unswept_report(unresolved: dict[str, str | None]) -> dict[str, Any]:
+    """The clean-up report before (or without) a sweep: what is known not to be ended.
+
+    `unresolved` maps every request the run could not see ended to its session id
+    (None while the request never showed one).
+    """
+    unended = sorted({sid for sid in unresolved.values() if sid})
+    pending = sorted(rid for rid, sid in unresolved.items() if not sid)
+    return {
+        "ended_by_sweep": 0,
+        "left_alive": 0,
+        "left_alive_ids": [],
+        "unended_session_ids": unended,
+        "unresolved_request_ids": pending,
+        "sweep_ok": False,
+        "leaked": len(unended) + len(pending),
+    }
+
+
+def final_report(
+    unresolved: dict[str, str | None], host: str | None, api_key: str, tag: str
+) -> dict[str, Any]:
+    """End what is left by tag, and list every session not confirmed ended.
+
+    A session counts as leaked when the sweep still finds it alive, or when the
+    harness created it and never saw an end confirmed (it may have died of its
+    idle timeout meanwhile: billed all the same), or when a request was still
+    unresolved at the end (it may yet become a session).
+    """
+    report = unswept_report(unresolved)
+    unended, pending = report["unended_session_ids"], report["unresolved_request_ids"]
+    alive: list[str] | None = None
+    if host:
+        transport = HttpxTransport(host, api_key)
+        try:
+            ended, alive = sweep(transport, tag)
+        finally:
+            transport.close()
+        report["ended_by_sweep"] = ended
+    if alive is not None:
+        report.update(sweep_ok=True, left_alive=len(alive), left_alive_ids=alive)
+    else:
+        log.warning("could not list the run's sessions by tag: leaks cannot be ruled out")
+    report["leaked"] = len(set(alive or ()) | set(unended)) + len(pending)
+    return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
-from bench.measure.plugin import harness
+from bench.measure.plugin import coordinator
 
 
 class LadderShape(LoadTestShape):
@@ -18,17 +18,17 @@ class LadderShape(LoadTestShape):
     use_common_options = False
 
     def tick(self) -> tuple[int, float] | None:
-        h = harness()
+        h = coordinator()
         ladder = h.config.ladder
         run = h.run
-        if run is None or run.finalised:
+        if run is None or h.state.finalised:
             # Locust ticks once before test_start fires: this first tick starts the
             # run (test_start then enters step 0); nothing else is begun here.
             return ladder.levels[0], _rate(ladder.levels[0])
         index = ladder.step_at(self.get_run_time())
-        if run.draining_since is None and (index is None or h.should_stop_ladder()):
+        if not h.state.draining and (index is None or h.should_stop_ladder()):
             h.begin_drain()
-        if run.draining_since is not None:
+        if h.state.draining:
             return None if h.drained() else (0, 1000.0)
         assert index is not None
         target = ladder.levels[index]

@@ -1,0 +1,312 @@
+"""The load side of a run: journeys, their recorder, the session quota, and the reaper.
+
+It runs in every process that runs users: each worker, or the one local process.
+It knows nothing of steps' timing or of other processes: the coordinator tells it
+which step is in force and when to drain, and reads (or is shipped) what it recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+import gevent
+import orjson
+
+from bench.core.journey import TIMED_PHASES, JourneyResult
+from bench.core.outcomes import Outcome
+from bench.measure import cleanup
+from bench.measure.driver import Journey, JourneySettings
+from bench.measure.harness_config import API_KEY_ENV
+from bench.measure.target import REMOTE, api_key_for
+from bench.measure.transport import HttpxTransport, LocustTransport
+from bench.record.recorder import Recorder
+
+log = logging.getLogger("bench")
+
+REAP_INTERVAL = 0.5  # seconds between passes ending the sessions of abandoned journeys
+
+# Outcomes after which the request can have no session to end.
+_NO_SESSION_OUTCOMES = frozenset(
+    {
+        Outcome.FAILED,
+        Outcome.CANCELLED,
+        Outcome.COMPLETED_BEFORE_READY,
+        Outcome.CREATE_ERROR,
+        Outcome.CREATE_REJECTED,
+    }
+)
+
+
+class LoadSide:
+    """Per-process journey state.  Only gevent greenlets touch it, so no locks are needed."""
+
+    def __init__(self, environment: Any, node_id: str = "local") -> None:
+        self.environment = environment
+        self.node_id = node_id  # who ran a journey, in the journey log
+        self.recorder = Recorder()
+        self.rng = random.Random()
+        self.orphans = cleanup.Orphans()
+        self.journey_lines: list[bytes] = []
+        self.api_key = ""
+        self.step_index = 0
+        self.step_started = time.monotonic()
+        self.settle = 0.0
+        self.journey_log = False
+        self.poll_interval = 0.25
+        self.drain_timeout = 0.0
+        self.quota: int | None = None
+        self.created = 0
+        self.inflight = 0
+        self._busy_mark = time.monotonic()
+        self.drain_requested = False
+        self.capped = False
+        # Requests whose journey ended without seeing their session ended (protocol or
+        # poll error, timeout, failed release): the reaper ends their sessions mid-run.
+        self.abandoned: set[str] = set()
+        self._reaper: Any = None
+        self._settings: JourneySettings | None = None
+
+    # --- set-up and steps ---------------------------------------------------------------
+
+    def setup(self, setup: dict[str, Any]) -> None:
+        """A new run: what the coordinator's setup message says (see Coordinator.setup)."""
+        self.recorder = Recorder()
+        self.journey_lines = []
+        self.quota = setup["quota"]
+        self.created = 0
+        self.capped = False
+        self.drain_requested = False
+        self.settle = float(setup["settle"])
+        self.journey_log = bool(setup["journey_log"])
+        self.poll_interval = float(setup["poll_interval"])
+        self.drain_timeout = float(setup["ready_timeout"]) + float(setup["hold"]) + 10.0
+        self.api_key = api_key_for(setup["kind"])
+        if setup["kind"] == REMOTE and not self.api_key:
+            log.error("%s is not set on this worker: every call will be refused", API_KEY_ENV)
+        self._settings = JourneySettings(
+            poll_interval=self.poll_interval,
+            ready_timeout=float(setup["ready_timeout"]),
+            hold=float(setup["hold"]),
+            max_poll_errors=int(setup["max_poll_errors"]),
+            create_body=bytes(setup["create_body"]),
+        )
+        self.switch_step(0)
+        self.abandoned = set()
+        if self._reaper is None:
+            self._reaper = gevent.spawn(self._reap_loop)
+
+    def switch_step(self, index: int) -> None:
+        self.account_busy()
+        self.step_index = index
+        self.step_started = time.monotonic()
+
+    def request_drain(self) -> None:
+        """No new journeys from now on; time spent draining is charged to no step."""
+        if not self.drain_requested:
+            self.account_busy()
+            self.drain_requested = True
+
+    def account_busy(self) -> None:
+        # Integral of in-flight journeys over time, charged to the step in force.  The
+        # drain after the last step is not part of any step: charging it to the last
+        # one would report more concurrency than was ever asked for.
+        now = time.monotonic()
+        if not self.drain_requested:
+            self.recorder.add_busy(self.step_index, self.inflight * (now - self._busy_mark))
+        self._busy_mark = now
+
+    @property
+    def drained(self) -> bool:
+        """Told to drain, and no journey is in flight any more."""
+        return self.drain_requested and self.inflight == 0
+
+    # --- journeys -------------------------------------------------------------------------
+
+    def run_journey(self, user: Any) -> None:
+        """One iteration of a user: one journey, from create to release."""
+        settings = self._settings
+        if settings is None or self.drain_requested:
+            gevent.sleep(self.poll_interval)
+            return
+        if self.quota is not None and self.created >= self.quota:
+            self._cap_reached()
+            gevent.sleep(self.poll_interval)
+            return
+        self.created += 1
+        step = self.step_index
+        warmup = time.monotonic() - self.step_started < self.settle
+        self.account_busy()
+        self.inflight += 1
+        self.recorder.journey_started(step, warmup)
+        orphans = self.orphans
+        holder: dict[str, str] = {}
+
+        def on_request(request_id: str) -> None:
+            holder["request"] = request_id
+            orphans.request(request_id)
+
+        journey = Journey(
+            transport=LocustTransport(user.client, self.api_key),
+            settings=settings,
+            clock=time.perf_counter,
+            sleep=gevent.sleep,
+            rng=self.rng,
+            on_request=on_request,
+            on_session=lambda sid: orphans.session(holder["request"], sid),
+            on_released=lambda sid: orphans.closed(holder["request"]),
+        )
+        result: JourneyResult | None = None
+        try:
+            result = journey.run()
+        finally:
+            # A user killed mid-journey (stop timeout, Ctrl-C) lands here with
+            # GreenletExit: the journey still gets exactly one outcome.
+            if result is None:
+                result = journey.abort()
+            self._journey_done(step, warmup, result, journey)
+
+    def _journey_done(self, step: int, warmup: bool, result: JourneyResult, journey: Any) -> None:
+        self.account_busy()
+        self.inflight -= 1
+        self.recorder.journey_finished(step, warmup, result)
+        request_id = journey.request_id
+        if request_id and result.outcome in _NO_SESSION_OUTCOMES:
+            self.orphans.closed(request_id)
+        elif request_id in self.orphans.open:
+            self.abandoned.add(request_id)
+        _fire_phase_events(self.environment, result)
+        if self.journey_log:
+            self.journey_lines.append(_journey_line(step, warmup, result, journey, self.node_id))
+
+    def _cap_reached(self) -> None:
+        if self.capped:
+            return
+        self.capped = True
+        log.info("--max-sessions reached (%s): no more sessions will be created", self.quota)
+
+    # --- what it recorded -------------------------------------------------------------------
+
+    def report(self, *, drained: bool = False) -> dict[str, Any]:
+        """What was recorded since the last report (a worker ships it to the master)."""
+        self.account_busy()
+        data = {
+            "delta": self.recorder.take_delta(),
+            "journeys": self.journey_lines,
+            "drained": drained,
+            "capped": self.capped,
+            # What this process could not see ended: the master's leak count needs it.
+            "unresolved": list(self.orphans.open.items()) if drained else [],
+        }
+        self.journey_lines = []
+        return data
+
+    def finish(self) -> bool:
+        """When drained, end what journeys left behind; whether everything is accounted for."""
+        if not self.drained:
+            return False
+        if self.orphans.open:
+            self.resolve_orphans()
+        return not self.orphans.open
+
+    # --- sessions journeys left behind ----------------------------------------------------------
+
+    def _reap_loop(self) -> None:
+        while True:
+            gevent.sleep(REAP_INTERVAL)
+            try:
+                self.reap()
+            except Exception:  # the reaper must never die; the end-of-run clean-up remains
+                log.exception("ending abandoned sessions failed; retrying later")
+
+    def reap(self) -> int:
+        """One pass over abandoned requests: end the sessions they got, forget those without.
+
+        Without it, every session a journey gave up on (a protocol error, say) stays alive
+        until the run ends: billed, holding a browser slot, and on a long run dying of its
+        idle timeout before the end-of-run clean-up could end it.
+        """
+        batch = {rid: sid for rid, sid in self.orphans.open.items() if rid in self.abandoned}
+        self.abandoned &= set(self.orphans.open)
+        if not batch or not self.environment.host:
+            return 0
+        pending = cleanup.Orphans(dict(batch))
+        # Bounded by one poll interval: a request still in flight waits for the next pass.
+        ended = self._resolve(pending, self.poll_interval)
+        for request_id in batch:
+            if request_id not in pending.open:
+                self.orphans.closed(request_id)
+                self.abandoned.discard(request_id)
+        return ended
+
+    def resolve_orphans(self) -> int:
+        """End the sessions of journeys that were cut short (bounded by the drain timeout)."""
+        if not self.orphans.open or not self.environment.host:
+            return 0
+        return self._resolve(self.orphans, self.drain_timeout)
+
+    def _resolve(self, orphans: cleanup.Orphans, budget_s: float) -> int:
+        """cleanup.resolve on a fresh client of the target, for at most `budget_s`."""
+        transport = HttpxTransport(self.environment.host, self.api_key)
+        try:
+            return cleanup.resolve(
+                orphans, transport, deadline=time.monotonic() + budget_s,
+                poll_interval=self.poll_interval, clock=time.monotonic, sleep=gevent.sleep,
+            )  # fmt: skip
+        finally:
+            transport.close()
+
+
+def _fire_phase_events(environment: Any, result: JourneyResult) -> None:
+    """Show phases and outcomes in Locust's own stats (web UI, --csv) under stable names."""
+    fire = environment.events.request.fire
+    for metric in (*TIMED_PHASES, "ready", "ready_seen"):
+        values = result.samples.get(metric)
+        if values:
+            fire(
+                request_type="PHASE",
+                name=metric,
+                response_time=values[0] / 1000.0,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+    ok = result.outcome is Outcome.READY
+    fire(
+        request_type="JOURNEY",
+        name=result.outcome.value,
+        response_time=(result.samples.get("ready_seen") or [0.0])[0] / 1000.0,
+        response_length=0,
+        exception=None if ok else JourneyFailed(result.outcome.value),
+        context={},
+    )
+
+
+class JourneyFailed(Exception):
+    """A journey that did not reach ready (shown in Locust's failures table)."""
+
+
+def _journey_line(
+    step: int, warmup: bool, result: JourneyResult, journey: Any, node: str
+) -> bytes:
+    return orjson.dumps(
+        {
+            "request_id": journey.request_id,
+            "session_id": journey.session_id,
+            "step": step,
+            "warmup": warmup,
+            "outcome": result.outcome.value,
+            "http_status": result.http_status,
+            "unobserved": result.unobserved,
+            "estimates": {k: [v.value, v.uncertainty] for k, v in result.estimates.items()},
+            "samples_us": {k: v for k, v in result.samples.items() if k != "poll"},
+            "polls": len(result.samples.get("poll", ())),
+            "node": node,  # the worker's client id ("local" in one process)
+        },
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+
+
+__all__ = ["REAP_INTERVAL", "JourneyFailed", "LoadSide"]
