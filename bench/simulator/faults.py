@@ -97,7 +97,10 @@ class FaultInjector:
         edge += spec.rate_5xx
         if u < edge:
             status, message = self._rng.choice(_SERVER_ERRORS)
-            return Fault(SERVER_ERROR, delay, status, message)
+            # retry_after_s is used only by a dialect that answers these 503 + Retry-After.
+            return Fault(
+                SERVER_ERROR, delay, status, message, spec.retry_after_s * self._time_scale
+            )
         edge += spec.rate_malformed
         if u < edge:
             return Fault(MALFORMED, delay)
