@@ -53,7 +53,8 @@ class Dialect:
             and p.session_lag_s == 0
             and p.status_after_end == "completed"
         )
-        self._redirect_endpoints = frozenset(p.redirect_endpoints) if p.redirect_rate else None
+        self.redirecting = p.redirect_rate > 0  # checked first, so no-redirect costs nothing
+        self._redirect_endpoints = frozenset(p.redirect_endpoints)
         # URLs redirected to the same origin, waiting for the client's follow-up, which is
         # served: with the same path a follow-up could otherwise be redirected for ever.
         self._tickets: Counter[str] = Counter()
@@ -207,7 +208,7 @@ class Dialect:
         `url` is the request's path and query; a request for a URL just redirected to the
         same origin is the client's follow-up and is served.
         """
-        if self._redirect_endpoints is None or endpoint not in self._redirect_endpoints:
+        if not self.redirecting or endpoint not in self._redirect_endpoints:
             return None
         if self._tickets[url]:
             self._tickets[url] -= 1

@@ -168,9 +168,10 @@ class SimulatorApp:
         async def handler(request: web.Request) -> web.StreamResponse:
             # A redirect comes from in front of the API (a gateway or a moved host): it is
             # decided before the key is checked, and the request reaches nothing else.
-            redirect = self.dialect.redirect(name, request.path_qs)
-            if redirect is not None:
-                return self._redirect(request, *redirect)
+            if self.dialect.redirecting:
+                redirect = self.dialect.redirect(name, request.path_qs)
+                if redirect is not None:
+                    return self._redirect(request, *redirect)
             if not self._authorised(request):
                 return self._err(401, "Invalid API Key")
             fault = self.injector.decide(name)
