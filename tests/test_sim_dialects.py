@@ -748,6 +748,15 @@ def test_status_after_the_session_ended(profile, answer):
         assert sim.dialect()["status_after_end"] == expected
 
 
+def test_status_after_end_counts_only_what_the_dialect_changed():
+    # The slow path (answers shaped one by one) counts like the cached one: nothing.
+    with running("dialect-no-progress") as sim:
+        rid, sid = sim.ready_session()
+        sim.client.delete(f"/v1/sessions/{sid}")
+        assert sim.status(rid).json()["data"]["status"] == "completed"
+        assert sim.dialect()["status_after_end"] == {}
+
+
 def test_completed_without_a_session_is_not_an_ended_session():
     # A request that completed without ever being ready keeps its `completed`.
     with running("dialect-after-end-404") as sim:
@@ -913,6 +922,14 @@ def test_bench_simulate_opens_the_other_origin(api_key):
         assert (counters["requests"], counters["with_api_key"]) == (1, 1)
     with SimulatorProcess("fast", seed=1, api_key=api_key) as sim:
         assert sim.counters()["other_origin"]["url"] == ""  # no redirects, no listener
+        ids = sim.add_foreign(2, ["team-c"])
+        listed = httpx.get(
+            sim.url + "/v1/sessions/all/status",
+            params={"tags": "team-c"},
+            headers={"anchor-api-key": api_key},
+        ).json()["data"]
+        assert [i["session_id"] for i in listed["items"]] == ids
+        assert sim.counters()["foreign"]["live"] == 2
 
 
 # ====================================================================== create, extra fields
@@ -925,6 +942,22 @@ def test_create_status_code(code):
         assert created.status_code == code
         assert set(created.json()["data"]) == {"request_id", "status", "session_id"}
         assert_error(sim.client.post("/v1/sessions/async", content=b"{"), 400)
+
+
+def test_malformed_fault_cuts_a_dialects_2xx_but_never_an_empty_204():
+    profile = fast_with(create_status=202, delete_status=204)
+    with running(profile) as sim:
+        _, sid = sim.ready_session()
+        sim.set_faults({"create": {"rate_malformed": 1.0}, "delete": {"rate_malformed": 1.0}})
+        cut = sim.client.post("/v1/sessions/async", json={})
+        assert cut.status_code == 202
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(cut.content)
+        ended = sim.client.delete(f"/v1/sessions/{sid}")
+        assert (ended.status_code, ended.content) == (204, b"")
+        counters = sim.counters()
+        assert counters["faults_by_endpoint"] == {"create": {"malformed": 1}}
+        assert counters["creates_accepted"] == 2  # the cut create did happen
 
 
 def test_bundled_create_202():

@@ -96,17 +96,22 @@ class Dialect:
         """Apply the per-answer status dialect to a status body (in place) and count it."""
         p = self.params
         data = body["data"]
-        if after_end:
-            if p.status_after_end == "ready":
-                data["status"] = "ready"  # the request's last live word; session says ended
-            self._after_end[p.status_after_end] += 1
+        if after_end and p.status_after_end == "ready":
+            # Counted only when changed: the default `completed` is the model's own word.
+            data["status"] = "ready"  # the request's last live word; session says ended
+            self._after_end["ready"] += 1
         rng = self._rng
-        if p.no_progress_rate and rng.random() < p.no_progress_rate:
+        progress = data.get("progress")
+        if progress is not None and p.no_progress_rate and rng.random() < p.no_progress_rate:
             del data["progress"]
             self._counts["polls_without_progress"] += 1
-        elif p.unknown_phase_rate and rng.random() < p.unknown_phase_rate:
+        elif (
+            progress is not None
+            and p.unknown_phase_rate
+            and rng.random() < p.unknown_phase_rate
+        ):
             word = rng.choice(p.unknown_phases)
-            data["progress"]["current_phase"] = word
+            progress["current_phase"] = word
             self._unknown_phases[word] += 1
         phase = data.get("progress", {}).get("current_phase")
         if data["status"] != "ready" and phase == "ready":

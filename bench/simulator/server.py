@@ -192,13 +192,16 @@ class SimulatorApp:
             await self._sleep(fault.delay_s)
         if fault.kind == MALFORMED:
             response = await impl(request)
-            # Only a successful answer is cut: a refusal stays a refusal, so the client and
-            # the model agree on what was rejected, and the counters stay exact.
-            if response.status == 200 and isinstance(response, web.Response):
-                body = response.body if isinstance(response.body, bytes) else b"{}"
+            # Only a successful answer with a body is cut (a dialect's 201/202 too, never its
+            # empty 204): a refusal stays a refusal, so the client and the model agree on
+            # what was rejected, and the counters stay exact.
+            body = response.body if isinstance(response, web.Response) else None
+            if 200 <= response.status < 300 and isinstance(body, bytes) and body:
                 count(MALFORMED)
                 # A body cut in transit: valid JSON's first half, still labelled JSON.
-                return web.Response(body=body[: len(body) // 2], status=200, content_type=_JSON)
+                return web.Response(
+                    body=body[: len(body) // 2], status=response.status, content_type=_JSON
+                )
             return response
         if fault.kind is not None and fault.kind != SLOW:
             count(fault.kind)
