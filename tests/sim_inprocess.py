@@ -9,6 +9,7 @@ test sleeps to synchronise.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,7 +101,7 @@ def running(
     if isinstance(profile, str):
         profile = load_profile(profile, seed=seed)
     elif profile.seed is None:
-        profile = dataclass_replace_seed(profile, seed)
+        profile = dataclasses.replace(profile, seed=seed)
     clock = clock or FakeClock()
     app = build_app(profile, api_keys=[KEY], truth=True, clock=clock)
     loop = asyncio.new_event_loop()
@@ -122,8 +123,3 @@ def running(
         thread.join(10)
         loop.close()
 
-
-def dataclass_replace_seed(profile: Profile, seed: int) -> Profile:
-    import dataclasses
-
-    return dataclasses.replace(profile, seed=seed)

@@ -53,6 +53,7 @@ class Dialect:
             and p.session_lag_s == 0
             and p.status_after_end == "completed"
         )
+        self._gone_after_end = p.status_after_end == "404"  # read on every poll
         self.redirecting = p.redirect_rate > 0  # checked first, so no-redirect costs nothing
         self._redirect_endpoints = frozenset(p.redirect_endpoints)
         # URLs redirected to the same origin, waiting for the client's follow-up, which is
@@ -87,7 +88,7 @@ class Dialect:
 
     def status_gone(self, view: Any) -> bool:
         """True when this answer must be 404 because the session ended (counted)."""
-        if self.params.status_after_end == "404" and self.after_end(view):
+        if self._gone_after_end and self.after_end(view):
             self._after_end["404"] += 1
             return True
         return False
