@@ -10,6 +10,7 @@ import pytest
 from bench.simulator.distributions import Fixed, ShiftedLogNormal, Uniform
 from bench.simulator.profile import (
     ENDPOINTS,
+    DialectParams,
     EndpointFaults,
     ProfileError,
     available_profiles,
@@ -18,12 +19,38 @@ from bench.simulator.profile import (
     profile_with_provisioning_scale,
 )
 
+# One bundled profile per dialect reading (tests/test_sim_dialects.py checks each).
+DIALECT_PROFILES = [
+    "dialect-after-end-404",
+    "dialect-after-end-ready",
+    "dialect-create-202",
+    "dialect-cursor",
+    "dialect-delete-204",
+    "dialect-delete-401",
+    "dialect-delete-404",
+    "dialect-delete-410",
+    "dialect-delete-500",
+    "dialect-extra-fields",
+    "dialect-late-session",
+    "dialect-mix",
+    "dialect-no-progress",
+    "dialect-other-words",
+    "dialect-paged",
+    "dialect-phase-first",
+    "dialect-redirect",
+    "dialect-retry-date",
+    "dialect-spec-words",
+    "dialect-truncated",
+    "dialect-unknown-phase",
+    "dialect-untagged-list",
+]
+
 
 def test_bundled_profiles_are_listed():
-    assert available_profiles() == ["default", "fast", "flaky"]
+    assert available_profiles() == ["default", *DIALECT_PROFILES, "fast", "flaky"]
 
 
-@pytest.mark.parametrize("name", ["default", "fast", "flaky"])
+@pytest.mark.parametrize("name", ["default", "fast", "flaky", *DIALECT_PROFILES])
 def test_every_bundled_profile_loads(name):
     profile = load_profile(name)
     assert profile.name == name
@@ -38,6 +65,7 @@ def test_default_is_real_time_and_fault_free():
     profile = load_profile("default")
     assert profile.time_scale == 1.0
     assert dict(profile.faults) == {}
+    assert profile.dialect == DialectParams()  # today's answers, stated in default.toml
     assert profile.anomalies.unknown_status_rate == 0.0
     assert profile.capacity.max_concurrent_browsers > 10
 
@@ -74,7 +102,8 @@ def test_overrides():
 def test_unknown_profile_message():
     with pytest.raises(ProfileError) as info:
         load_profile("x")
-    assert str(info.value) == "unknown profile 'x' (available: default, fast, flaky)"
+    names = ", ".join(["default", *DIALECT_PROFILES, "fast", "flaky"])
+    assert str(info.value) == f"unknown profile 'x' (available: {names})"
 
 
 def write(tmp_path: Path, text: str, name: str = "p.toml") -> str:
@@ -169,6 +198,32 @@ def test_extends_relative_path_and_cycle(tmp_path):
             "anomaly rates must add up",
         ),
         ("capacity = 3", "capacity: expected a table"),
+        ("[dialect]\nshade = 1", "dialect.shade: unknown key"),
+        ('[dialect]\nlist_paging = "pages"', "dialect.list_paging: expected one of none, trunc"),
+        ("[dialect]\nlist_page_size = 0", "dialect.list_page_size: must be >= 1"),
+        ("[dialect]\ndelete_ended_status = 418", "dialect.delete_ended_status: expected one of"),
+        ("[dialect]\ndelete_unknown_status = 200", "dialect.delete_unknown_status: expected one"),
+        ('[dialect]\ndelete_status = "204"', "dialect.delete_status: expected an integer"),
+        ("[dialect]\ncreate_status = 204", "dialect.create_status: expected one of 200, 201"),
+        ("[dialect]\ndelete_500_rate = 1.5", "dialect.delete_500_rate: must be between 0 and 1"),
+        ("[dialect]\nno_progress_rate = -0.1", "dialect.no_progress_rate: must be between"),
+        ("[dialect]\nphase_ready_lead_s = -1", "dialect.phase_ready_lead_s: must be >= 0"),
+        ("[dialect]\nsession_lag_s = true", "dialect.session_lag_s: expected a number"),
+        ('[dialect]\nstatus_after_end = "gone"', "dialect.status_after_end: expected one of"),
+        ("[dialect]\nstatus_after_end = 404", "dialect.status_after_end: expected a string"),
+        ('[dialect]\nretry_after_format = "date"', "dialect.retry_after_format: expected one"),
+        ('[dialect]\nended_session_status = "running"', "must differ from live_session_status"),
+        ('[dialect]\nlive_session_status = " "', "live_session_status: must be a non-empty"),
+        ('[dialect]\nunknown_phases = ["ready"]', "'ready' is not an unknown phase word"),
+        ("[dialect]\nunknown_phases = []", "dialect.unknown_phases: expected a non-empty list"),
+        ('[dialect]\nforeign_tags = [""]', "dialect.foreign_tags: tags must be non-empty"),
+        ("[dialect]\nforeign_sessions = -1", "dialect.foreign_sessions: must be >= 0"),
+        ('[dialect]\nredirect_endpoints = ["poll"]', "redirect_endpoints: expected items among"),
+        ("[dialect]\nredirect_codes = [300]", "dialect.redirect_codes: expected items among"),
+        ("[dialect]\nredirect_codes = [true]", "dialect.redirect_codes: expected items among"),
+        ('[dialect]\nredirect_targets = ["moon"]', "redirect_targets: expected items among"),
+        ("[dialect]\nextra_fields = 1", "dialect.extra_fields: expected true or false"),
+        ("dialect = 1", "dialect: expected a table"),
         ("extends = 3", "extends: expected a string"),
         ("[capacity\n", "invalid TOML"),
     ],
@@ -218,3 +273,96 @@ def test_status_anomalies_belong_to_the_status_endpoint(tmp_path):
     ):
         with pytest.raises(ProfileError, match=key):
             load_profile(write(tmp_path, text, "bad.toml"))
+
+
+def test_dialect_section_reads_every_key(tmp_path):
+    path = write(
+        tmp_path,
+        """
+extends = "fast"
+[dialect]
+live_session_status = "idle"
+ended_session_status = "completed"
+list_ended_sessions = true
+list_paging = "cursor"
+list_page_size = 7
+ignore_tag_filter = true
+foreign_sessions = 2
+foreign_tags = ["other", "team-b"]
+delete_status = 204
+delete_ended_status = 410
+delete_unknown_status = 404
+delete_500_rate = 0.25
+phase_ready_lead_s = 1.5
+no_progress_rate = 0.5
+unknown_phase_rate = 0.125
+unknown_phases = ["booting"]
+session_lag_s = 0.75
+status_after_end = "ready"
+retry_after_format = "http_date"
+server_error_retry_after = true
+redirect_rate = 0.5
+redirect_endpoints = ["status", "delete"]
+redirect_codes = [303, 308]
+redirect_targets = ["other_origin"]
+create_status = 201
+extra_fields = true
+""",
+    )
+    assert load_profile(path).dialect == DialectParams(
+        live_session_status="idle",
+        ended_session_status="completed",
+        list_ended_sessions=True,
+        list_paging="cursor",
+        list_page_size=7,
+        ignore_tag_filter=True,
+        foreign_sessions=2,
+        foreign_tags=("other", "team-b"),
+        delete_status=204,
+        delete_ended_status=410,
+        delete_unknown_status=404,
+        delete_500_rate=0.25,
+        phase_ready_lead_s=1.5,
+        no_progress_rate=0.5,
+        unknown_phase_rate=0.125,
+        unknown_phases=("booting",),
+        session_lag_s=0.75,
+        status_after_end="ready",
+        retry_after_format="http_date",
+        server_error_retry_after=True,
+        redirect_rate=0.5,
+        redirect_endpoints=("status", "delete"),
+        redirect_codes=(303, 308),
+        redirect_targets=("other_origin",),
+        create_status=201,
+        extra_fields=True,
+    )
+
+
+def test_dialect_profiles_extend_fast_and_change_only_their_dialect():
+    fast = load_profile("fast")
+    for name in DIALECT_PROFILES:
+        profile = load_profile(name)
+        assert profile.time_scale == fast.time_scale, name
+        assert profile.description.startswith("dialect: "), name
+        assert profile.dialect != DialectParams(), name
+        assert (profile.phases, profile.capacity, profile.failures) == (
+            fast.phases, fast.capacity, fast.failures
+        ), name
+
+
+def test_dialect_mix_has_every_reading_and_transient_faults():
+    mix = load_profile("dialect-mix")
+    d, default = mix.dialect, DialectParams()
+    # Every knob differs from today's answer, except the lists that only choose among
+    # readings (endpoints, codes, phase words, foreign tags).
+    same = {
+        f.name
+        for f in dataclasses.fields(DialectParams)
+        if getattr(d, f.name) == getattr(default, f.name)
+    }
+    assert same == {"redirect_endpoints", "redirect_codes", "unknown_phases", "foreign_tags"}
+    assert set(d.redirect_targets) == {"same_origin", "other_origin"}
+    for endpoint in ENDPOINTS:
+        faults = mix.faults[endpoint]
+        assert faults.rate_429 == 0.03 and faults.rate_5xx == 0.03 and faults.rate_drop == 0.01

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bench.simulator.deviations import DEVIATIONS, Deviation
+from bench.simulator.deviations import DEVIATIONS, Deviation, deviations_for
 from bench.simulator.model import (
     Accepted,
     AsyncRequestView,
@@ -15,6 +15,7 @@ from bench.simulator.model import (
 )
 from bench.simulator.profile import (
     ENDPOINTS,
+    DialectParams,
     EndpointFaults,
     Profile,
     ProfileError,
@@ -45,6 +46,7 @@ __all__ = [
     "Accepted",
     "AsyncRequestView",
     "Deviation",
+    "DialectParams",
     "EndResult",
     "EndpointFaults",
     "Profile",
@@ -55,6 +57,7 @@ __all__ = [
     "SimulatorError",
     "SimulatorProcess",
     "available_profiles",
+    "deviations_for",
     "load_profile",
     "profile_with_faults",
 ]

@@ -80,8 +80,17 @@ def session(view: SessionLike) -> dict[str, Any]:
     }
 
 
-def session_list(views: Iterable[SessionLike]) -> dict[str, Any]:
-    """SessionListResponse: items are SessionStatus objects."""
+NO_CURSOR = object()  # session_list: leave `next_cursor` out
+
+
+def session_list(
+    views: Iterable[SessionLike], *, total: int | None = None, next_cursor: object = NO_CURSOR
+) -> dict[str, Any]:
+    """SessionListResponse: items are SessionStatus objects.
+
+    `total` is `count` when the items are one page of a longer list (default: the
+    items); `next_cursor` (a string, or None for the last page) is added only when given.
+    """
     items = [
         {
             "session_id": v.session_id,
@@ -91,7 +100,10 @@ def session_list(views: Iterable[SessionLike]) -> dict[str, Any]:
         }
         for v in views
     ]
-    return {"data": {"count": len(items), "items": items}}
+    data: dict[str, Any] = {"count": len(items) if total is None else total, "items": items}
+    if next_cursor is not NO_CURSOR:
+        data["next_cursor"] = next_cursor
+    return {"data": data}
 
 
 def success() -> dict[str, Any]:
@@ -102,3 +114,30 @@ def success() -> dict[str, Any]:
 def billing(fields: Mapping[str, Any]) -> dict[str, Any]:
     """BillingInfoResponse around the model's fields."""
     return {"data": dict(fields)}
+
+
+# The one unknown field name the extra-fields dialect adds; the spec's schemas allow
+# additional properties, so clients must ignore it (and the SDK's models do).
+EXTRA_FIELD = "x_sim_extra"
+
+
+def with_extra_fields(body: Any) -> Any:
+    """`body` with an unknown extra field in every object a client reads (in place).
+
+    The top level, `data` / `error`, the embedded `session`, `progress` and each list item:
+    every object the spec describes, so a client that rejects unknown fields anywhere fails.
+    """
+    if not isinstance(body, dict):
+        return body
+    body[EXTRA_FIELD] = {"about": "unknown field; ignore it"}
+    for key in ("data", "error"):
+        inner = body.get(key)
+        if isinstance(inner, dict):
+            inner[EXTRA_FIELD] = key
+            for child in ("session", "progress"):
+                if isinstance(inner.get(child), dict):
+                    inner[child][EXTRA_FIELD] = child
+            for item in inner.get("items") or ():
+                if isinstance(item, dict):
+                    item[EXTRA_FIELD] = "item"
+    return body

@@ -42,7 +42,9 @@ class Fault:
     429, 5xx and drop replace the answer before the model sees the request (no side
     effects); malformed truncates the real answer after the model handled it (so a
     create did happen, as when a body is cut in transit), and only when that answer
-    is a 200; slow delays the answer (whatever it is) and can come with any other kind.
+    is a 2xx with a body; slow delays the answer (whatever it is) and can come with any
+    other kind.  `retry_after_s` (scaled) is the 429's Retry-After, and a 5xx's when a
+    dialect answers those 503 + Retry-After.
     """
 
     kind: str | None
@@ -97,7 +99,9 @@ class FaultInjector:
         edge += spec.rate_5xx
         if u < edge:
             status, message = self._rng.choice(_SERVER_ERRORS)
-            return Fault(SERVER_ERROR, delay, status, message)
+            return Fault(
+                SERVER_ERROR, delay, status, message, spec.retry_after_s * self._time_scale
+            )
         edge += spec.rate_malformed
         if u < edge:
             return Fault(MALFORMED, delay)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import heapq
 import random
@@ -48,10 +49,15 @@ _OUTCOME = {
     _EV_UNKNOWN_END,
     _EV_BACK_START,
     _EV_BACK_END,
-) = range(9)
+    _EV_READY,
+    _EV_ROW,
+) = range(11)
 
 MSG_FAILED_TO_RUN = "Failed to run browser"
 MSG_NO_BROWSER = "No browser available"
+# Foreign session ids are name-based UUIDs, so adding foreign sessions never draws from
+# the model's rng (a seeded run's draws stay the same with or without them).
+_FOREIGN_NS = uuid.UUID("5b6f0a52-8c1e-4c55-9a43-6d3f1f0c2e7a")
 
 
 class EndResult(enum.Enum):
@@ -76,12 +82,15 @@ class Rejected:
 @dataclass(frozen=True, slots=True)
 class SessionView:
     session_id: str
-    status: str  # "running" while live (the real API's value, outside the spec enum), then "ended"
+    # The dialect's words: "running" while live (the real API's value, outside the spec
+    # enum), then "ended", by default.
+    status: str
     tags: tuple[str, ...]
     created_at_wall: float
     cdp_url: str
     live_view_url: str
     created_at_iso: str = ""  # created_at_wall as ISO 8601 UTC with ms, formatted once
+    seq: int = 0  # order in which sessions came to be (list order, cursor positions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +179,13 @@ class _Request:
         "epoch",
         "expire_by",
         "features",
+        "foreign",
         "idle_s",
         "max_s",
         "phase",
         "ready_t",
         "request_id",
+        "row_t",
         "session",
         "session_id",
         "state",
@@ -212,6 +223,10 @@ class _Request:
         self.expire_by = ""
         self.wall0 = ""
         self.view: AsyncRequestView | None = None
+        # When the session row appeared: the status shows `session`, GET and the list
+        # show the session, from then on (later than ready_t with a session lag).
+        self.row_t: float | None = None
+        self.foreign = False  # a session of the key that this run did not create
 
 
 class SessionModel:
@@ -256,6 +271,14 @@ class SessionModel:
         self._completed_early = 0
         self._faults: Counter[str] = Counter()
         self._faults_by_endpoint: dict[str, Counter[str]] = {}
+        dialect = profile.dialect
+        self._live_word = dialect.live_session_status
+        self._ended_word = dialect.ended_session_status
+        self._phase_lead = dialect.phase_ready_lead_s * self._ts
+        self._session_lag = dialect.session_lag_s * self._ts
+        self._session_seq = 0
+        self._foreign: dict[str, _Request] = {}  # session id -> foreign session, in order
+        self._foreign_ended: Counter[str] = Counter()  # by what ended them
         anomalies = profile.anomalies
         self._anomaly_rates = (
             ("unknown_status", anomalies.unknown_status_rate),
@@ -273,7 +296,11 @@ class SessionModel:
             _EV_UNKNOWN_END: self._on_unknown_end,
             _EV_BACK_START: self._on_back_start,
             _EV_BACK_END: self._on_back_end,
+            _EV_READY: self._on_ready,
+            _EV_ROW: self._on_row,
         }
+        if dialect.foreign_sessions:
+            self.add_foreign(dialect.foreign_sessions, dialect.foreign_tags, start_mono)
 
     # ------------------------------------------------------------------ clock
 
@@ -304,6 +331,10 @@ class SessionModel:
     def _wall(self, t: float) -> float:
         return self.start_wall + (t - self.start_mono)
 
+    def wall_time(self, now: float) -> float:
+        """The wall-clock time (epoch seconds) at the caller's monotonic `now`."""
+        return self._wall(now)
+
     # ------------------------------------------------------------------ state changes
 
     def _set(self, rec: _Request, status: str, phase: str, t: float, *, show: bool = True) -> None:
@@ -311,12 +342,16 @@ class SessionModel:
         rec.status = status
         rec.phase = phase
         rec.transitions.append((status, phase, t))
+        self._rebuild_view(rec, show=show)
+
+    def _rebuild_view(self, rec: _Request, *, show: bool) -> None:
+        # The session shows only once its row exists (session_lag_s after ready).
         rec.view = AsyncRequestView(
             rec.request_id,
-            status,
-            phase,
+            rec.status,
+            rec.phase,
             self._wall(rec.created_t),
-            rec.session if show else None,
+            rec.session if show and rec.row_t is not None else None,
             rec.wall0,
         )
 
@@ -396,23 +431,52 @@ class SessionModel:
             self._completed_early += 1
             self._dispatch(t)
             return
-        rec.state = _READY
-        rec.ready_t = t
-        session_id = self._uuid()
-        rec.session_id = session_id
+        if self._phase_lead > 0:
+            # Phase-first dialect: the phase says ready while the status still says
+            # processing; the session is connectable (true ready) only at _EV_READY.
+            self._set(rec, "processing", "ready", t)
+            self._schedule(t + self._phase_lead, _EV_READY, rec)
+            return
+        self._make_ready(rec, t)
+
+    def _on_ready(self, rec: _Request, t: float) -> None:
+        if rec.state == _CONFIGURING:
+            self._make_ready(rec, t)
+
+    def _on_row(self, rec: _Request, t: float) -> None:
+        if rec.state == _READY and rec.row_t is None:
+            rec.row_t = t
+            # No transition: status and phase are unchanged, only `session` appears.
+            self._rebuild_view(rec, show=rec.status == "ready")
+
+    def _new_session(self, rec: _Request, t: float) -> None:
+        session_id = rec.session_id
+        assert session_id is not None
         wall = self._wall(t)
+        self._session_seq += 1
         rec.session = SessionView(
             session_id,
-            "running",
+            self._live_word,
             rec.tags,
             wall,
             f"wss://connect.simulator.invalid?sessionId={session_id}",
             f"https://live.simulator.invalid/sessions/{session_id}",
             iso_utc(wall),
+            self._session_seq,
         )
         self._sessions[session_id] = rec
         self._live[session_id] = rec
+
+    def _make_ready(self, rec: _Request, t: float) -> None:
+        rec.state = _READY
+        rec.ready_t = t
+        rec.session_id = self._uuid()
+        self._new_session(rec, t)
         self._ready_count += 1
+        if self._session_lag > 0:
+            self._schedule(t + self._session_lag, _EV_ROW, rec)
+        else:
+            rec.row_t = t
         self._set(rec, "ready", "ready", t)
         # No CDP traffic in the simulator, so idle time counts from ready and the
         # session simply ends at whichever limit comes first.
@@ -492,16 +556,14 @@ class SessionModel:
         rec.state = _ENDED
         rec.epoch += 1
         rec.ended = (t, by)
-        rec.session = SessionView(
-            rec.session.session_id,
-            "ended",
-            rec.session.tags,
-            rec.session.created_at_wall,
-            rec.session.cdp_url,
-            rec.session.live_view_url,
-            rec.session.created_at_iso,
-        )
+        rec.session = dataclasses.replace(rec.session, status=self._ended_word)
+        if rec.row_t is None:
+            rec.row_t = t  # ended before its row showed: the ended row shows from now on
         self._live.pop(rec.session_id, None)
+        if rec.foreign:
+            # Outside the run's capacity and counts: only who ended it is recorded.
+            self._foreign_ended[by] += 1
+            return
         self._active.pop(rec.request_id, None)
         self._free_slot()
         self._ended_count += 1
@@ -636,7 +698,7 @@ class SessionModel:
     def get_session(self, session_id: str, now: float) -> SessionView | None:
         self.advance(now)
         rec = self._sessions.get(session_id)
-        return None if rec is None else rec.session
+        return None if rec is None or rec.row_t is None else rec.session
 
     def end_session(self, session_id: str, now: float) -> EndResult:
         """DELETE /v1/sessions/{id}: the slot goes to the queue head at this very instant."""
@@ -650,15 +712,45 @@ class SessionModel:
         self._dispatch(self._now)
         return EndResult.ENDED
 
-    def list_sessions(self, tags: Sequence[str], now: float) -> list[SessionView]:
-        """Live sessions carrying all the given tags, oldest first."""
+    def list_sessions(
+        self, tags: Sequence[str], now: float, *, include_ended: bool = False
+    ) -> list[SessionView]:
+        """Sessions carrying all the given tags, oldest first: live ones, or every one.
+
+        Foreign sessions are sessions of the key like any other; a session whose row has
+        not appeared yet (session lag) is not listed.
+        """
         self.advance(now)
         wanted = set(tags)
+        records = self._sessions.values() if include_ended else self._live.values()
         return [
             rec.session
-            for rec in self._live.values()
-            if rec.session is not None and wanted.issubset(rec.tags)
+            for rec in records
+            if rec.session is not None and rec.row_t is not None and wanted.issubset(rec.tags)
         ]
+
+    def add_foreign(self, count: int, tags: Sequence[str], now: float) -> list[str]:
+        """Start `count` live sessions of the key that no client of the run created.
+
+        They stand for another user's work on the same key: listed, ended by DELETE or
+        DELETE all like any session, but outside the capacity and the run's counters,
+        and they never expire, so the truth says whether a client ended them.
+        """
+        self.advance(now)
+        t = self._now
+        ids = []
+        for _ in range(count):
+            n = len(self._foreign) + 1
+            session_id = str(uuid.uuid5(_FOREIGN_NS, f"{self.start_wall!r}:{n}"))
+            rec = _Request(f"foreign-{n}", t, tuple(tags), (), None)
+            rec.foreign = True
+            rec.state = _READY
+            rec.ready_t = rec.row_t = t
+            rec.session_id = session_id
+            self._new_session(rec, t)
+            self._foreign[session_id] = rec
+            ids.append(session_id)
+        return ids
 
     def end_all(self, now: float) -> int:
         """DELETE /v1/sessions/all: end every live session, cancel every request not yet ready."""
@@ -703,8 +795,9 @@ class SessionModel:
 
     def counters(self, now: float) -> dict[str, object]:
         self.advance(now)
+        foreign_live = sum(1 for rec in self._foreign.values() if rec.state == _READY)
         return {
-            "live_sessions": len(self._live),
+            "live_sessions": len(self._live) - foreign_live,  # the run's own
             "leaked_sessions": self._leaked,
             "polls": self._polls,
             "polls_unknown": self._polls_unknown,
@@ -721,6 +814,12 @@ class SessionModel:
             "provisioning": self._provisioning,
             "faults": dict(self._faults),
             "faults_by_endpoint": {e: dict(c) for e, c in self._faults_by_endpoint.items()},
+            "foreign": {
+                "sessions": len(self._foreign),
+                "live": foreign_live,
+                "ended": sum(self._foreign_ended.values()),
+                "ended_by": dict(self._foreign_ended),
+            },
         }
 
     def count_fault(self, kind: str, endpoint: str | None = None) -> None:
@@ -747,9 +846,24 @@ class SessionModel:
                 for status, phase, t in rec.transitions
             ],
             "outcome": _OUTCOME[rec.state],
+            # The true ready instant: when the status turned ready (with the phase-first
+            # dialect the phase said ready earlier; see the transitions).
             "ready_t": None if rec.ready_t is None else rec.ready_t - self.start_mono,
+            # When `session` first showed (later than ready_t with a session lag).
+            "session_shown_t": None if rec.row_t is None else rec.row_t - self.start_mono,
             "ended": ended,
             "anomaly": rec.anomaly,
+        }
+
+    def _foreign_truth(self, rec: _Request) -> dict[str, object]:
+        ended = None
+        if rec.ended is not None:
+            ended = {**self._time(rec.ended[0]), "by": rec.ended[1]}
+        return {
+            "session_id": rec.session_id,
+            "tags": list(rec.tags),
+            "created": self._time(rec.created_t),
+            "ended": ended,
         }
 
     def request_truth(self, request_id: str, now: float) -> dict[str, object] | None:
@@ -766,5 +880,6 @@ class SessionModel:
             "profile": self.profile.name,
             "time_scale": self._ts,
             "requests": [self._truth_of(rec) for rec in self._requests.values()],
+            "foreign_sessions": [self._foreign_truth(rec) for rec in self._foreign.values()],
             "counters": self.counters(now),
         }

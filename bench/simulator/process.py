@@ -184,3 +184,14 @@ class SimulatorProcess:
     def set_faults(self, faults: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
         """PUT /_sim/faults: replace the whole fault table ({} switches faults off)."""
         return self._admin("PUT", "/_sim/faults", dict(faults))
+
+    def add_foreign(self, count: int, tags: Sequence[str] | None = None) -> list[str]:
+        """POST /_sim/foreign: start `count` live sessions no client of the run created.
+
+        They carry `tags` (default: the profile's dialect.foreign_tags); the counters'
+        `foreign` entry and the truth's `foreign_sessions` say whether a client ended them.
+        """
+        body: dict[str, Any] = {"count": count}
+        if tags is not None:
+            body["tags"] = list(tags)
+        return self._admin("POST", "/_sim/foreign", body)["session_ids"]

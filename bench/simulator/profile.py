@@ -151,6 +151,63 @@ class AnomalyParams:
     window_s: float = 1.0  # unscaled
 
 
+# Dialect choices: the readings of the spec and the API doc a provider may serve.
+SPEC_PHASES = ("queued", "provisioning", "configuring", "ready")
+LIST_PAGING = ("none", "truncate", "page", "cursor")
+DELETE_STATUSES = (200, 204)  # DELETE that ends a live session
+DELETE_ENDED_STATUSES = (200, 204, 401, 404, 410)  # DELETE of an already ended session
+DELETE_UNKNOWN_STATUSES = (401, 404, 410)  # DELETE of an id the key never had
+STATUS_AFTER_END = ("completed", "ready", "404")
+RETRY_AFTER_FORMATS = ("seconds", "decimal", "http_date")
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+REDIRECT_TARGETS = ("same_origin", "other_origin")
+CREATE_STATUSES = (200, 201, 202)
+
+
+@dataclass(frozen=True)
+class DialectParams:
+    """How the API reads where the spec and the doc leave room; defaults are today's answers.
+
+    Durations are unscaled seconds (time_scale multiplies them); rates are probabilities
+    per answer.  bench/simulator/dialect.py applies them; profiles/default.toml documents
+    each key.
+    """
+
+    # Session status words, everywhere a session shows (status, GET, list).
+    live_session_status: str = "running"  # the doc's example word (outside the spec enum)
+    ended_session_status: str = "ended"
+    # GET /v1/sessions/all/status
+    list_ended_sessions: bool = False  # ended sessions stay in the list (with the ended word)
+    list_paging: str = "none"  # none | truncate | page | cursor
+    list_page_size: int = 100
+    ignore_tag_filter: bool = False  # answer every session of the key whatever `tags` says
+    foreign_sessions: int = 0  # live sessions of the key that no client of this run created
+    foreign_tags: tuple[str, ...] = ("foreign",)
+    # DELETE /v1/sessions/{id}
+    delete_status: int = 200  # ends a live session: 200 SuccessResponse or 204 empty
+    delete_ended_status: int = 200  # the session had already ended
+    delete_unknown_status: int = 401  # the key never had this id (the spec's answer)
+    delete_500_rate: float = 0.0  # ends the session for real, but answers 500
+    # GET /v1/sessions/async/{id}/status
+    phase_ready_lead_s: float = 0.0  # phase `ready` shown this long before status `ready`
+    no_progress_rate: float = 0.0  # answers without `progress` (1.0: never sends it)
+    unknown_phase_rate: float = 0.0  # answers whose phase is one of unknown_phases
+    unknown_phases: tuple[str, ...] = ("warming", "starting")
+    session_lag_s: float = 0.0  # `session` appears this long after status `ready`
+    status_after_end: str = "completed"  # completed | ready | 404
+    # Retry-After on 429 (and on 503 with server_error_retry_after)
+    retry_after_format: str = "seconds"  # seconds | decimal | http_date
+    server_error_retry_after: bool = False  # injected 5xx answer 503 + Retry-After
+    # Redirects, decided before anything else (a redirected request reaches nothing)
+    redirect_rate: float = 0.0
+    redirect_endpoints: tuple[str, ...] = ENDPOINTS
+    redirect_codes: tuple[int, ...] = (301, 302, 307, 308)
+    redirect_targets: tuple[str, ...] = ("same_origin",)
+    # Elsewhere
+    create_status: int = 200  # POST /v1/sessions/async: 200 (spec), 201 or 202
+    extra_fields: bool = False  # unknown extra fields in every JSON object served
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -165,6 +222,7 @@ class Profile:
     sessions: SessionParams = SessionParams()
     billing: BillingParams = BillingParams()
     anomalies: AnomalyParams = AnomalyParams()
+    dialect: DialectParams = DialectParams()
 
 
 # --------------------------------------------------------------------------- loading
@@ -298,6 +356,48 @@ class _Reader:
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {value!r}")
         return value
+
+    def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
+        value = self.string(key, default)
+        if value not in options:
+            raise self.error(key, f"expected one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def code(self, key: str, default: int, options: tuple[int, ...]) -> int:
+        value = self.integer(key, default, low=0)
+        if value not in options:
+            expected = ", ".join(str(o) for o in options)
+            raise self.error(key, f"expected one of {expected}, got {value!r}")
+        return value
+
+    def strings(
+        self, key: str, default: tuple[str, ...], options: tuple[str, ...] | None = None
+    ) -> tuple[str, ...]:
+        """A non-empty list of strings (each one of `options` when given)."""
+        if key not in self.table:
+            return default
+        value = self.table.pop(key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self.error(key, f"expected a non-empty list of strings, got {value!r}")
+        for item in value:
+            if options is not None and item not in options:
+                raise self.error(key, f"expected items among {', '.join(options)}, got {item!r}")
+        return tuple(value)
+
+    def codes(
+        self, key: str, default: tuple[int, ...], options: tuple[int, ...]
+    ) -> tuple[int, ...]:
+        """A non-empty list of HTTP status codes, each one of `options`."""
+        if key not in self.table:
+            return default
+        value = self.table.pop(key)
+        if not isinstance(value, list) or not value:
+            raise self.error(key, f"expected a non-empty list of status codes, got {value!r}")
+        for item in value:
+            if isinstance(item, bool) or item not in options:
+                expected = ", ".join(str(o) for o in options)
+                raise self.error(key, f"expected items among {expected}, got {item!r}")
+        return tuple(value)
 
     def timeout_minutes(self, key: str, default: float) -> float:
         value = self.number(key, default, low=-1.0)
@@ -473,6 +573,7 @@ def _build(raw: dict[str, Any], label: str) -> Profile:
         raise r.error("completed_without_ready_rate", "the anomaly rates must add up to <= 1")
     r.done()
 
+    dialect = _dialect(top.sub("dialect"))
     faults = _faults(top.sub("faults"))
     top.done()
     return Profile(
@@ -488,7 +589,64 @@ def _build(raw: dict[str, Any], label: str) -> Profile:
         sessions=sessions,
         billing=billing,
         anomalies=anomalies,
+        dialect=dialect,
     )
+
+
+def _dialect(r: _Reader) -> DialectParams:
+    d = DialectParams()
+    live = r.string("live_session_status", d.live_session_status)
+    ended = r.string("ended_session_status", d.ended_session_status)
+    for key, word in (("live_session_status", live), ("ended_session_status", ended)):
+        if not word.strip():
+            raise r.error(key, "must be a non-empty word")
+    if live == ended:
+        # A client could never tell a live session from an ended one.
+        raise r.error("ended_session_status", f"must differ from live_session_status ({live!r})")
+    unknown_phases = r.strings("unknown_phases", d.unknown_phases)
+    for word in unknown_phases:
+        if word in SPEC_PHASES or not word.strip():
+            raise r.error("unknown_phases", f"{word!r} is not an unknown phase word")
+    dialect = DialectParams(
+        live_session_status=live,
+        ended_session_status=ended,
+        list_ended_sessions=r.boolean("list_ended_sessions", d.list_ended_sessions),
+        list_paging=r.choice("list_paging", d.list_paging, LIST_PAGING),
+        list_page_size=r.integer("list_page_size", d.list_page_size, low=1),
+        ignore_tag_filter=r.boolean("ignore_tag_filter", d.ignore_tag_filter),
+        foreign_sessions=r.integer("foreign_sessions", d.foreign_sessions, low=0),
+        foreign_tags=r.strings("foreign_tags", d.foreign_tags),
+        delete_status=r.code("delete_status", d.delete_status, DELETE_STATUSES),
+        delete_ended_status=r.code(
+            "delete_ended_status", d.delete_ended_status, DELETE_ENDED_STATUSES
+        ),
+        delete_unknown_status=r.code(
+            "delete_unknown_status", d.delete_unknown_status, DELETE_UNKNOWN_STATUSES
+        ),
+        delete_500_rate=r.rate("delete_500_rate", d.delete_500_rate),
+        phase_ready_lead_s=r.number("phase_ready_lead_s", d.phase_ready_lead_s),
+        no_progress_rate=r.rate("no_progress_rate", d.no_progress_rate),
+        unknown_phase_rate=r.rate("unknown_phase_rate", d.unknown_phase_rate),
+        unknown_phases=unknown_phases,
+        session_lag_s=r.number("session_lag_s", d.session_lag_s),
+        status_after_end=r.choice("status_after_end", d.status_after_end, STATUS_AFTER_END),
+        retry_after_format=r.choice(
+            "retry_after_format", d.retry_after_format, RETRY_AFTER_FORMATS
+        ),
+        server_error_retry_after=r.boolean(
+            "server_error_retry_after", d.server_error_retry_after
+        ),
+        redirect_rate=r.rate("redirect_rate", d.redirect_rate),
+        redirect_endpoints=r.strings("redirect_endpoints", d.redirect_endpoints, ENDPOINTS),
+        redirect_codes=r.codes("redirect_codes", d.redirect_codes, REDIRECT_CODES),
+        redirect_targets=r.strings("redirect_targets", d.redirect_targets, REDIRECT_TARGETS),
+        create_status=r.code("create_status", d.create_status, CREATE_STATUSES),
+        extra_fields=r.boolean("extra_fields", d.extra_fields),
+    )
+    if not dialect.foreign_tags or not all(t.strip() for t in dialect.foreign_tags):
+        raise r.error("foreign_tags", "tags must be non-empty words")
+    r.done()
+    return dialect
 
 
 def load_profile(

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from bench.simulator import bodies
+from bench.simulator.dialect import SAME_ORIGIN, Dialect
 from bench.simulator.faults import (
     DROPPED,
     MALFORMED,
@@ -31,7 +32,8 @@ from bench.simulator.faults import (
     format_retry_after,
     parse_fault_table,
 )
-from bench.simulator.model import AsyncRequestView, EndResult, Rejected, SessionModel
+from bench.simulator.model import AsyncRequestView, Rejected, SessionModel
+from bench.simulator.origin import OtherOrigin
 from bench.simulator.profile import Profile
 from bench.simulator.validate import MAX_BODY_BYTES, InputError, parse_create_body, parse_list_query
 
@@ -72,6 +74,7 @@ class SimulatorApp:
         self,
         model: SessionModel,
         injector: FaultInjector,
+        dialect: Dialect,
         *,
         api_keys: Sequence[str],
         truth: bool,
@@ -81,6 +84,9 @@ class SimulatorApp:
     ) -> None:
         self.model = model
         self.injector = injector
+        self.dialect = dialect
+        # Where cross-origin redirects point; listening only when a redirect may go there.
+        self.other_origin = OtherOrigin(API_KEY_HEADER)
         self._keys = [k.encode("utf-8") for k in api_keys]
         self._truth = truth
         self._time_scale = time_scale
@@ -90,6 +96,22 @@ class SimulatorApp:
         self.server_errors: Counter[str] = Counter()
         # Serialised status bodies, reused while the model hands back the same cached view.
         self._status_cache: dict[str, tuple[object, bytes]] = {}
+
+    @property
+    def needs_other_origin(self) -> bool:
+        p = self.dialect.params
+        return p.redirect_rate > 0 and "other_origin" in p.redirect_targets
+
+    def _err(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        """An API error answer: ErrorResponse, with the dialect's extra fields."""
+        if not self.dialect.params.extra_fields:
+            return _error(status, message, headers)
+        return _json(status, self.dialect.decorate(bodies.error(status, message)), headers)
+
+    def _ok(self, payload: Any, status: int = 200) -> web.Response:
+        return _json(status, self.dialect.decorate(payload))
 
     # ------------------------------------------------------------------ app wiring
 
@@ -112,6 +134,7 @@ class SimulatorApp:
             r.add_get("/_sim/counters", self._admin(self._get_counters))
             r.add_get("/_sim/faults", self._admin(self._get_faults))
             r.add_put("/_sim/faults", self._admin(self._put_faults))
+            r.add_post("/_sim/foreign", self._admin(self._post_foreign))
         return app
 
     @web.middleware
@@ -124,11 +147,11 @@ class SimulatorApp:
                 raise
             message = {404: "Not found", 405: "Method not allowed"}.get(exc.status, exc.reason)
             headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-            return _error(exc.status, message, headers)
+            return self._err(exc.status, message, headers)
         except Exception:
             self.server_errors[request.path] += 1
             _log.exception("simulator error on %s %s", request.method, request.path)
-            return _error(500, "Internal server error (simulator bug)")
+            return self._err(500, "Internal server error (simulator bug)")
 
     def _authorised(self, request: web.Request) -> bool:
         given = request.headers.get(API_KEY_HEADER)
@@ -143,8 +166,14 @@ class SimulatorApp:
 
     def _endpoint(self, name: str, impl: Handler) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
+            # A redirect comes from in front of the API (a gateway or a moved host): it is
+            # decided before the key is checked, and the request reaches nothing else.
+            if self.dialect.redirecting:
+                redirect = self.dialect.redirect(name, request.path_qs)
+                if redirect is not None:
+                    return self._redirect(request, *redirect)
             if not self._authorised(request):
-                return _error(401, "Invalid API Key")
+                return self._err(401, "Invalid API Key")
             fault = self.injector.decide(name)
             if fault is NO_FAULT:
                 return await impl(request)
@@ -163,13 +192,16 @@ class SimulatorApp:
             await self._sleep(fault.delay_s)
         if fault.kind == MALFORMED:
             response = await impl(request)
-            # Only a successful answer is cut: a refusal stays a refusal, so the client and
-            # the model agree on what was rejected, and the counters stay exact.
-            if response.status == 200 and isinstance(response, web.Response):
-                body = response.body if isinstance(response.body, bytes) else b"{}"
+            # Only a successful answer with a body is cut (a dialect's 201/202 too, never its
+            # empty 204): a refusal stays a refusal, so the client and the model agree on
+            # what was rejected, and the counters stay exact.
+            body = response.body if isinstance(response, web.Response) else None
+            if 200 <= response.status < 300 and isinstance(body, bytes) and body:
                 count(MALFORMED)
                 # A body cut in transit: valid JSON's first half, still labelled JSON.
-                return web.Response(body=body[: len(body) // 2], status=200, content_type=_JSON)
+                return web.Response(
+                    body=body[: len(body) // 2], status=response.status, content_type=_JSON
+                )
             return response
         if fault.kind is not None and fault.kind != SLOW:
             count(fault.kind)
@@ -181,10 +213,25 @@ class SimulatorApp:
             return web.Response(status=204)
         if fault.status == 429:
             headers = self._rate_limit_headers(fault.retry_after_s, bucket=False)
-            return _error(429, fault.message, headers)
+            return self._err(429, fault.message, headers)
+        if fault.status and self.dialect.params.server_error_retry_after:
+            retry = self._retry_after(fault.retry_after_s, 503)
+            return self._err(503, "Service Unavailable", {"Retry-After": retry})
         if fault.status:
-            return _error(fault.status, fault.message)
+            return self._err(fault.status, fault.message)
         return await impl(request)
+
+    def _redirect(self, request: web.Request, code: int, target: str) -> web.Response:
+        if target == SAME_ORIGIN:
+            base = f"{request.scheme}://{request.host}"
+        else:
+            base = self.other_origin.url
+            if not base:
+                raise RuntimeError("a redirect to the other origin, which is not listening")
+        return web.Response(status=code, headers={"Location": base + request.path_qs})
+
+    def _retry_after(self, seconds: float, status: int) -> str:
+        return self.dialect.retry_after(seconds, self.model.wall_time(self._clock()), status)
 
     def _rate_limit_headers(self, retry_after_s: float, *, bucket: bool) -> dict[str, str]:
         # The token bucket's state only explains the model's own rate-limit 429s; injected
@@ -199,7 +246,7 @@ class SimulatorApp:
             limit = max(0, self.model.profile.capacity.max_concurrent_browsers)
             remaining, reset, window = 0, retry_after_s, retry_after_s
         return {
-            "Retry-After": fmt(retry_after_s, self._time_scale),
+            "Retry-After": self._retry_after(retry_after_s, 429),
             "RateLimit": f"limit={limit}, remaining={remaining}, "
             f"reset={fmt(reset, self._time_scale)}",
             "RateLimit-Policy": f"{limit};w={fmt(window, self._time_scale)}",
@@ -211,73 +258,82 @@ class SimulatorApp:
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             # Refuse before reading: no point buffering a body we will not accept.
-            return _error(413, f"Request body larger than {MAX_BODY_BYTES} bytes")
+            return self._err(413, f"Request body larger than {MAX_BODY_BYTES} bytes")
         raw = await request.read()  # client_max_size makes chunked bodies past the cap raise 413
         try:
             config = parse_create_body(raw)
         except InputError as exc:
-            return _error(400, str(exc))
+            return self._err(400, str(exc))
         result = self.model.create(config, self._clock())
         if isinstance(result, Rejected):
             headers = None
             if result.http_status == 429:
                 retry = result.retry_after_s if result.retry_after_s is not None else 1.0
                 headers = self._rate_limit_headers(retry, bucket=result.code == "rate_limited")
-            return _error(result.http_status, result.message, headers)
-        return _json(200, bodies.created(result.request_id))
+            return self._err(result.http_status, result.message, headers)
+        return self._ok(bodies.created(result.request_id), self.dialect.params.create_status)
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
         request_id = request.match_info["request_id"]
         now = self._clock()
         view = self.model.request(request_id, now)
-        if view is None:
-            return _error(404, "Async request not found")
-        anomalies = self.injector.status_faults
-        if anomalies.active:
-            return self._anomalous_status(request_id, view, now)
+        if view is None or self.dialect.status_gone(view):
+            return self._err(404, "Async request not found")
+        if self.injector.status_faults.active or not self.dialect.status_is_static:
+            return self._shaped_status(request_id, view, now)
         cached = self._status_cache.get(request_id)
         if cached is not None and cached[0] is view:
             body = cached[1]
         else:
-            body = orjson.dumps(bodies.async_status(view))
+            body = orjson.dumps(self.dialect.decorate(bodies.async_status(view)))
             self._status_cache[request_id] = (view, body)
         return web.Response(body=body, content_type=_JSON)
 
-    def _anomalous_status(
+    def _shaped_status(
         self, request_id: str, view: AsyncRequestView, now: float
     ) -> web.Response:
-        """A status answer through the status anomalies (off the cached fast path)."""
+        """A status answer through the status anomalies and the dialect (not cached)."""
         anomalies = self.injector.status_faults
-        tracked = anomalies.track(request_id)
-        if anomalies.wants_completion(tracked, view.status):
-            view = self.model.complete_early(request_id, now) or view
-        body = bodies.async_status(view)
-        kind = anomalies.rewrite(tracked, body)
-        if kind is not None:
-            self.model.count_fault(kind, "status")
-        return _json(200, body)
+        if anomalies.active:
+            tracked = anomalies.track(request_id)
+            if anomalies.wants_completion(tracked, view.status):
+                view = self.model.complete_early(request_id, now) or view
+            body = bodies.async_status(view)
+            kind = anomalies.rewrite(tracked, body)
+            if kind is not None:
+                self.model.count_fault(kind, "status")
+        else:
+            body = bodies.async_status(view)
+        return _json(200, self.dialect.rewrite_status(body, after_end=Dialect.after_end(view)))
 
     async def _get_session(self, request: web.Request) -> web.StreamResponse:
         view = self.model.get_session(request.match_info["session_id"], self._clock())
         if view is None:
-            return _error(404, "Session not found")
-        return _json(200, bodies.session(view))
+            return self._err(404, "Session not found")
+        return self._ok(bodies.session(view))
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
+        # By default an unknown id answers 401, not 404 (spec and logs agree), and ending an
+        # ended session is answered like a fresh end; the dialect may say otherwise.
         result = self.model.end_session(request.match_info["session_id"], self._clock())
-        if result is EndResult.UNKNOWN:
-            # The real API answers an unknown session id with 401, not 404 (spec and logs agree).
-            return _error(401, "Invalid API Key or browser session ID")
-        # Ending an already ended session is answered like a fresh end: idempotent.
-        return _json(200, bodies.success())
+        status, body = self.dialect.delete_answer(result)
+        if body is None:
+            return web.Response(status=status)
+        return _json(status, body)
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
         query = request.rel_url.query
+        keys = [key for key, _ in query.items()]
         try:
-            wanted = parse_list_query(query, [key for key, _ in query.items()])
+            wanted = parse_list_query(query, keys)
         except InputError as exc:
-            return _error(400, str(exc))
-        views = self.model.list_sessions(wanted["tags"], self._clock())
+            return self._err(400, str(exc))
+        dialect = self.dialect
+        views = self.model.list_sessions(
+            dialect.list_tags(wanted["tags"]),
+            self._clock(),
+            include_ended=dialect.params.list_ended_sessions,
+        )
         low, high = wanted["created_from"], wanted["created_to"]
         if low is not None:
             views = [v for v in views if v.created_at_wall >= low]
@@ -285,14 +341,17 @@ class SimulatorApp:
             views = [v for v in views if v.created_at_wall <= high]
         if wanted["playground"]:
             views = []  # simulated sessions are never playground sessions
-        return _json(200, bodies.session_list(views))
+        try:
+            return _json(200, dialect.list_body(views, query, keys))
+        except InputError as exc:
+            return self._err(400, str(exc))
 
     async def _delete_all(self, request: web.Request) -> web.StreamResponse:
         self.model.end_all(self._clock())
-        return _json(200, bodies.success())
+        return self._ok(bodies.success())
 
     async def _billing(self, request: web.Request) -> web.StreamResponse:
-        return _json(200, bodies.billing(self.model.billing(self._clock())))
+        return self._ok(bodies.billing(self.model.billing(self._clock())))
 
     # ------------------------------------------------------------------ admin (/_sim)
 
@@ -304,8 +363,17 @@ class SimulatorApp:
 
         return handler
 
+    def _counters(self) -> dict[str, Any]:
+        counters = self.model.counters(self._clock())
+        counters["server_errors"] = sum(self.server_errors.values())
+        counters["dialect"] = self.dialect.counters()
+        counters["other_origin"] = self.other_origin.counters()
+        return counters
+
     async def _get_truth(self, request: web.Request) -> web.StreamResponse:
-        return _json(200, self.model.truth(self._clock()))
+        truth = self.model.truth(self._clock())
+        truth["counters"] = self._counters()
+        return _json(200, truth)
 
     async def _get_request_truth(self, request: web.Request) -> web.StreamResponse:
         truth = self.model.request_truth(request.match_info["request_id"], self._clock())
@@ -314,9 +382,22 @@ class SimulatorApp:
         return _json(200, truth)
 
     async def _get_counters(self, request: web.Request) -> web.StreamResponse:
-        counters = dict(self.model.counters(self._clock()))
-        counters["server_errors"] = sum(self.server_errors.values())
-        return _json(200, counters)
+        return _json(200, self._counters())
+
+    async def _post_foreign(self, request: web.Request) -> web.StreamResponse:
+        """Start live sessions of the key that the run did not create: {count, tags?}."""
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"Request body is not valid JSON: {exc}")
+        count = body.get("count") if isinstance(body, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+            return _error(400, "count must be an integer between 1 and 10000")
+        tags = body.get("tags", list(self.dialect.params.foreign_tags))
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+            return _error(400, "tags must be a list of non-empty strings")
+        ids = self.model.add_foreign(count, tags, self._clock())
+        return _json(200, {"session_ids": ids})
 
     async def _get_faults(self, request: web.Request) -> web.StreamResponse:
         return _json(200, self.injector.table())
@@ -363,11 +444,15 @@ def build_app(
     model_rng = random.Random(seed)
     # A separate stream for faults, so switching faults on does not change the model's draws.
     fault_rng = random.Random(f"faults:{seed}") if seed is not None else random.Random()
+    # And one for the dialect's draws, so that a dialect shifts neither of the others.
+    dialect_rng = random.Random(f"dialect:{seed}") if seed is not None else random.Random()
     model = SessionModel(profile, rng=model_rng, start_mono=clock(), start_wall=time.time())
     injector = FaultInjector(profile.faults, rng=fault_rng, time_scale=profile.time_scale)
+    dialect = Dialect(profile.dialect, rng=dialect_rng, time_scale=profile.time_scale)
     return SimulatorApp(
         model,
         injector,
+        dialect,
         api_keys=api_keys,
         truth=truth,
         time_scale=profile.time_scale,
@@ -379,23 +464,46 @@ def url_for(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+async def _listen(app: web.Application, host: str, port: int, runners: list[web.AppRunner]) -> str:
+    # No access log: it would cost more than the request itself under load.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    runners.append(runner)
+    await web.TCPSite(runner, host, port, backlog=4096).start()
+    return url_for(host, runner.addresses[0][1])
+
+
+async def start(sim: SimulatorApp, host: str, port: int) -> tuple[str, list[web.AppRunner]]:
+    """Bind the API, and the other origin when a redirect may point there (another port).
+
+    Returns the API's URL and the runners, to be cleaned up in reverse order.
+    """
+    runners: list[web.AppRunner] = []
+    try:
+        url = await _listen(sim.build(), host, port, runners)
+        if sim.needs_other_origin:
+            sim.other_origin.url = await _listen(sim.other_origin.build(), host, 0, runners)
+    except BaseException:
+        await stop_runners(runners)
+        raise
+    return url, runners
+
+
+async def stop_runners(runners: list[web.AppRunner]) -> None:
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
 async def serve(options: ServerOptions, *, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set); announce the URL on stdout once bound."""
     sim = build_app(options.profile, api_keys=[options.api_key], truth=options.truth)
-    # No access log: it would cost more than the request itself under load.
-    runner = web.AppRunner(
-        sim.build(), access_log=None, handle_signals=False, shutdown_timeout=1.0
-    )
-    await runner.setup()
+    url, runners = await start(sim, options.host, options.port)
     try:
-        site = web.TCPSite(runner, options.host, options.port, backlog=4096)
-        await site.start()
-        port = runner.addresses[0][1]
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        sys.stdout.write(f"{LISTENING_PREFIX}{url_for(options.host, port)}\n")
+        sys.stdout.write(f"{LISTENING_PREFIX}{url}\n")
         sys.stdout.flush()
         watcher = (
             asyncio.create_task(_stop_when_orphaned(os.getppid(), stop))
@@ -406,7 +514,7 @@ async def serve(options: ServerOptions, *, stop: asyncio.Event | None = None) ->
         if watcher is not None:
             watcher.cancel()
     finally:
-        await runner.cleanup()
+        await stop_runners(runners)
 
 
 async def _stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:
@@ -437,5 +545,7 @@ __all__ = [
     "build_app",
     "run",
     "serve",
+    "start",
+    "stop_runners",
     "url_for",
 ]
