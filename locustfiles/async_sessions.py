@@ -22,6 +22,10 @@ class AsyncSessionUser(FastHttpUser):
     # create ends in create_error); --client-timeout changes it.
     network_timeout = DEFAULT_CLIENT_TIMEOUT
     connection_timeout = 5.0
+    # Locust's defaults are not to verify TLS and to follow redirects (rewriting a
+    # DELETE into a GET and keeping the key across origins): neither, here.
+    insecure = False
+    max_redirects = 0
 
     def __init__(self, environment: Environment) -> None:
         # Read per user, not at import: workers get the master's options only at spawn.
@@ -29,6 +33,9 @@ class AsyncSessionUser(FastHttpUser):
         if timeout:
             self.network_timeout = float(timeout)
             self.connection_timeout = min(self.connection_timeout, float(timeout))
+        tls = plugin.load_side().tls  # the run's setup: --insecure / --ca-bundle
+        self.insecure = not tls.verify
+        self.ssl_context_factory = tls.context
         super().__init__(environment)
 
     @task

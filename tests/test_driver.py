@@ -7,6 +7,7 @@ fake clock lands exactly where the driver asked, and timings can be compared wit
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import random
 from dataclasses import dataclass
@@ -16,8 +17,13 @@ import orjson
 import pytest
 
 from bench.core.outcomes import Outcome
+from bench.measure.api import Status
 from bench.measure.driver import (
+    ACCEPTED,
     MAX_WAIT,
+    REFUSED,
+    RELEASE_ATTEMPTS,
+    UNKNOWN,
     Journey,
     JourneySettings,
     ProtocolViolation,
@@ -28,6 +34,7 @@ from bench.measure.driver import (
 )
 
 T0 = 100.0
+WALL0 = 1_790_000_000.0  # the wall clock at T0 (for HTTP-date Retry-After)
 LAT = 0.0625  # default latency of every scripted call (exact in binary)
 INTERVAL = 0.25
 SEED = 1
@@ -187,6 +194,7 @@ class Harness:
             on_request=lambda rid: self.events.append(("request", rid)),
             on_session=lambda sid: self.events.append(("session", sid)),
             on_released=lambda sid: self.events.append(("released", sid)),
+            wall=lambda: WALL0 + (self.clock.t - T0),
         )
 
     def run(self):
@@ -294,8 +302,18 @@ def test_hold_before_release():
     assert result.outcome is Outcome.READY and result.samples["release"] == [LAT * US]
 
 
-@pytest.mark.parametrize("code", [401, 404, 500])
-def test_release_non_2xx_flags_release_failed(code):
+@pytest.mark.parametrize("code", [401, 404, 410])
+def test_release_of_a_session_the_provider_no_longer_has_counts_as_ended(code):
+    # Issue 10 (7): the spec answers an unknown or ended session with 401; others 404/410.
+    h = Harness(status=[ready()], release=[Reply(code)])
+    result = h.run()
+    assert result.outcome is Outcome.READY
+    assert h.journey.released and not result.release_failed
+    assert ("released", "sess-1") in h.events
+
+
+@pytest.mark.parametrize("code", [400, 403, 422])
+def test_release_refused_for_good_flags_release_failed_at_once(code):
     h = Harness(status=[ready()], release=[Reply(code)])
     result = h.run()
     assert result.outcome is Outcome.READY
@@ -304,11 +322,30 @@ def test_release_non_2xx_flags_release_failed(code):
     assert ("released", "sess-1") not in h.events
 
 
-def test_release_network_error_flags_release_failed_without_a_sample():
-    h = Harness(status=[ready()], release=[Reply(0)])
+@pytest.mark.parametrize("transient", [Reply(500), Reply(503), Reply(429), Reply(0), Reply(302)])
+def test_release_retries_transient_failures_then_leaves_it_to_the_reaper(transient):
+    h = Harness(status=[ready()], release=[transient] * RELEASE_ATTEMPTS, rng=MaxRng())
     result = h.run()
-    assert result.release_failed
-    assert "release" not in result.samples
+    assert result.release_failed and not h.journey.released
+    assert len(h.transport.of("release")) == RELEASE_ATTEMPTS
+    # Full-jitter backoff between tries (MaxRng: the top of each window), from the interval.
+    releases = h.transport.of("release")
+    waits = [b.sent - a.received for a, b in itertools.pairwise(releases)]
+    assert waits == [INTERVAL * 2, INTERVAL * 4, INTERVAL * 8]
+    if transient.status == 0:
+        assert "release" not in result.samples  # no answer, nothing timed
+
+
+def test_a_500_that_did_end_the_session_then_404_counts_as_ended():
+    h = Harness(status=[ready()], release=[Reply(500), Reply(404)], rng=MaxRng())
+    result = h.run()
+    assert h.journey.released and not result.release_failed
+
+
+def test_release_does_not_wait_out_a_long_retry_after():
+    h = Harness(status=[ready()], release=[Reply(503, b"", "120")])
+    result = h.run()
+    assert result.release_failed and len(h.transport.of("release")) == 1
 
 
 # --- Retry-After on 429 ---------------------------------------------------------------
@@ -320,9 +357,8 @@ def test_release_network_error_flags_release_failed_without_a_sample():
         ("1.5", 1.5),  # decimal form
         ("2", 2.0),  # integer form
         (" 3 ", 3.0),
-        ("1000", MAX_WAIT),  # capped
+        ("45", 45.0),  # honoured in full (issue 10 (11): it was cut to 30 s)
         ("abc", INTERVAL),  # garbage: fall back to the interval
-        ("Wed, 21 Oct 2015 07:28:00 GMT", INTERVAL),  # HTTP-date: not trusted
         ("-1", INTERVAL),
         ("nan", INTERVAL),
         ("", INTERVAL),
@@ -337,6 +373,30 @@ def test_poll_429_waits_retry_after_from_the_answer(header, wait):
     assert s2 == s1 + INTERVAL
     assert s3 == r2 + wait
     assert s4 == s3 + INTERVAL  # fixed rate resumes
+
+
+def test_poll_429_retry_after_as_an_http_date():
+    # Issue 10 (11): the date form fell back to the poll interval.  The header names a
+    # wall-clock second 5 s after the journey began; the wait is that minus now.
+    header = email.utils.formatdate(WALL0 + 5, usegmt=True)
+    h = Harness(status=[pending(), Reply(429, b"", header), pending(), ready()])
+    assert h.run().outcome is Outcome.READY
+    _, _, s3, _ = h.transport.sends()
+    assert s3 == pytest.approx(T0 + 5.0, abs=1e-6)
+
+
+def test_poll_503_retry_after_is_honoured():
+    # Issue 10 (11): Retry-After on a 503 was ignored.  MaxRng: backoff at its top.
+    h = Harness(status=[Reply(503, b"", "7"), ready()], rng=MaxRng())
+    assert h.run().outcome is Outcome.READY
+    r1 = h.transport.of("status")[0].received
+    assert h.transport.sends()[1] == r1 + 7.0
+
+
+def test_a_retry_after_past_the_deadline_ends_in_timeout_not_in_hammering():
+    h = Harness(status=[Reply(429, b"", "1000")], ready_timeout=20.0)
+    assert h.run().outcome is Outcome.TIMEOUT
+    assert len(h.transport.of("status")) == 1 and h.clock.t == T0 + 20.0
 
 
 def test_poll_429_retry_after_shorter_than_interval_never_speeds_polling_up():
@@ -480,8 +540,8 @@ def test_jitter_past_the_deadline_times_out_without_polling():
         Reply(200, b"[1, 2]"),
         Reply(200, b'{"status": "pending"}'),  # no data envelope
         Reply(200, b'{"data": "pending"}'),
-        status("ready", "ready"),  # ready without a session
         status("ready", "ready", session={"session_id": ""}),
+        status("ready", "ready", session={"cdp_url": "wss://x"}),
         status("ready", "ready", session={"session_id": 42}),
         status("ready", "ready", session="sess-1"),
         ok({"status": "pending", "progress": {"current_phase": 3}}),
@@ -526,11 +586,14 @@ def test_create_accepts_any_2xx():
 
 
 def test_parse_status_values():
-    assert parse_status(orjson.dumps({"data": {"status": "pending"}})) == ("pending", None, None)
+    assert parse_status(orjson.dumps({"data": {"status": "pending"}})) == Status(
+        "pending", None, None
+    )
     assert parse_status(
         orjson.dumps({"data": {"status": "processing", "progress": {"current_phase": "x"}}})
-    ) == ("processing", "x", None)
-    assert parse_status(ready("s").body) == ("ready", "ready", "s")
+    ) == Status("processing", "x", None)
+    assert parse_status(ready("s").body) == Status("ready", "ready", "s")
+    assert parse_status(status("ready", "ready").body) == Status("ready", "ready", None)
     with pytest.raises(ProtocolViolation, match="unknown status 'running'"):
         parse_status(status("running").body)
 
@@ -538,24 +601,46 @@ def test_parse_status_values():
 # --- create outcomes ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", [400, 402, 403, 404, 500, 503])
-def test_create_rejected_with_http_code(code):
+@pytest.mark.parametrize(
+    ("code", "fate"),
+    [(400, REFUSED), (402, REFUSED), (403, REFUSED), (404, REFUSED), (500, REFUSED),
+     (503, REFUSED), (502, UNKNOWN), (504, UNKNOWN), (301, REFUSED)],
+)  # fmt: skip
+def test_create_rejected_with_http_code(code, fate):
     h = Harness(create=[Reply(code, b'{"error": "Failed to run browser"}')])
     result = h.run()
     assert result.outcome is Outcome.CREATE_REJECTED
     assert result.http_status == code
     assert result.samples == {"create": [LAT * US]}
-    # One poll interval's pause before the user's next journey: no hot retry loop.
-    assert h.clock.sleeps == [INTERVAL] and h.events == []
+    # One poll interval's pause before the user's next journey (taken outside the
+    # journey, which is over): no hot retry loop.
+    assert h.journey.pause_s == INTERVAL and h.clock.sleeps == [] and h.events == []
+    # Issue 10 (12): whether a session may exist (a gateway's 502 / 504: nobody knows).
+    assert h.journey.fate == fate
 
 
-@pytest.mark.parametrize(("header", "wait"), [("3", 3.0), ("0.5", 0.5), (None, INTERVAL)])
+@pytest.mark.parametrize("code", [401, 402, 403])
+def test_a_refusal_no_later_journey_can_fix_says_so(code):
+    body = orjson.dumps({"error": {"code": code, "message": "Invalid API Key\nsecond line"}})
+    h = Harness(create=[Reply(code, body)])
+    h.run()
+    assert h.journey.refusal is not None and f"({code})" in h.journey.refusal
+    assert h.journey.refusal.endswith(": Invalid API Key second line")  # one line
+
+
+def test_an_ordinary_refusal_does_not_stop_the_run():
+    h = Harness(create=[Reply(429, b"")])
+    h.run()
+    assert h.journey.refusal is None
+
+
+@pytest.mark.parametrize(("header", "wait"), [("3", 3.0), ("0.5", 0.5), (None, INTERVAL),
+                                               ("120", 120.0)])  # fmt: skip
 def test_create_429_waits_retry_after(header, wait):
     h = Harness(create=[Reply(429, b"", header)])
     result = h.run()
     assert result.outcome is Outcome.CREATE_REJECTED and result.http_status == 429
-    assert h.clock.sleeps == [wait]
-    assert h.clock.t == create_received() + wait
+    assert h.journey.pause_s == wait and h.clock.sleeps == []
 
 
 def test_create_error_on_no_answer():
@@ -565,7 +650,54 @@ def test_create_error_on_no_answer():
     assert result.samples == {} and result.http_status is None
     assert h.events == [] and h.journey.create_call is None
     assert len(h.transport.calls) == 1
-    assert h.clock.sleeps == [INTERVAL]  # no hot loop against an unreachable target
+    assert h.journey.pause_s == INTERVAL  # no hot loop against an unreachable target
+    assert h.journey.fate == UNKNOWN  # the create may have reached the provider
+
+
+def test_an_accepted_create_says_so_and_an_unreadable_one_may_have_made_a_session():
+    h = Harness(status=[ready()])
+    h.run()
+    assert h.journey.fate == ACCEPTED
+    h = Harness(create=[Reply(200, b"{")])
+    assert h.run().outcome is Outcome.PROTOCOL_ERROR
+    assert h.journey.fate == UNKNOWN
+
+
+# --- the status decides ---------------------------------------------------------------
+
+
+def test_the_phase_saying_ready_is_not_ready_until_the_status_is():
+    # Issue 10 (8): `ready` was taken from progress.current_phase.
+    h = Harness(status=[processing("configuring"), processing("ready"), processing("ready"),
+                        ready()])  # fmt: skip
+    result = h.run()
+    assert result.outcome is Outcome.READY
+    polls = h.transport.of("status")
+    # ready_at lies between the last `processing` answer and the first `ready` one
+    ready_at = result.estimates["ready_at"]
+    assert (polls[2].sent + polls[2].received) / 2 < ready_at.value
+    assert ready_at.value < (polls[3].sent + polls[3].received) / 2
+    assert result.samples["unknown"]  # the phase-ready stretch is in no named phase
+
+
+def test_ready_before_the_session_keeps_polling_until_the_session_is_there():
+    # Issue 10 (10): a protocol error at once, though the spec says the session is
+    # absent until its row exists.
+    h = Harness(status=[pending(), status("ready", "ready"), status("ready", "ready"), ready()])
+    result = h.run()
+    assert result.outcome is Outcome.READY
+    polls = h.transport.of("status")
+    assert result.samples["ready_seen"] == [(polls[3].received - T0) * US]
+    # the true ready instant: the status's, between poll 1 and poll 2
+    assert polls[0].received < result.estimates["ready_at"].value < polls[1].received
+    assert h.transport.of("release")[0].arg == "sess-1"
+
+
+def test_a_session_that_never_appears_is_a_protocol_error_at_the_deadline():
+    h = Harness(status=[status("ready", "ready")] * 4, ready_timeout=1.0)
+    result = h.run()
+    assert result.outcome is Outcome.PROTOCOL_ERROR
+    assert h.clock.t == T0 + 1.0 and h.transport.of("release") == []
 
 
 # --- terminal states before ready -----------------------------------------------------
@@ -651,18 +783,24 @@ def test_create_body_shapes(config, expected):
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (None, 7.0),
+        (None, None),
         ("0", 0.0),
         ("1", 1.0),
         ("2.75", 2.75),
         ("30", 30.0),
-        ("30.5", MAX_WAIT),
-        ("inf", MAX_WAIT),
-        ("-0.5", 7.0),
-        ("nan", 7.0),
-        ("soon", 7.0),
-        ("Fri, 31 Dec 1999 23:59:59 GMT", 7.0),
+        ("30.5", 30.5),  # no cap: the caller's deadline bounds the wait
+        ("86400", 86400.0),
+        ("inf", None),
+        ("-0.5", None),
+        ("nan", None),
+        ("soon", None),
+        ("", None),
+        ("Fri, 31 Dec 1999 23:59:59 GMT", 0.0),  # in the past
+        ("Thu, 01 Jan 2026 00:00:10 GMT", 10.0),  # IMF-fixdate
+        ("Thursday, 01-Jan-26 00:00:10 GMT", 10.0),  # RFC 850
+        ("Thu Jan  1 00:00:10 2026", 10.0),  # asctime
     ],
 )
 def test_parse_retry_after(value, expected):
-    assert parse_retry_after(value, 7.0) == expected
+    now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    assert parse_retry_after(value, now_wall=lambda: now) == expected

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -163,11 +165,87 @@ def test_max_sessions_caps_creates_exactly(simulator, tmp_path):
     )  # fmt: skip
     assert proc.returncode == exitcodes.OK, proc.stderr[-2000:]
     doc = load_results(tmp_path / "run" / "results.json").document
-    assert doc["totals"]["journeys"] == 7
     counters = simulator.counters()
-    assert counters["creates_accepted"] + sum(counters["creates_rejected"].values()) == 7
+    assert counters["creates_accepted"] == 7
+    refused = sum(counters["creates_rejected"].values())
+    assert doc["totals"]["journeys"] == 7 + refused
     assert counters["live_sessions"] == 0
     assert_key_never_written(proc, tmp_path)
+
+
+def test_max_sessions_counts_sessions_the_provider_accepted_not_refusals(simulator, tmp_path):
+    # Issue 10 (12): fast capacity refusals (which cost nothing) used up the quota.
+    simulator.set_faults({"create": {"rate_429": 0.5, "retry_after_s": 0.01}})
+    proc = locust(
+        *SHORT, "--host", simulator.url, "--max-sessions", "12",
+        "--results-dir", str(tmp_path / "run"), "--no-report",
+    )  # fmt: skip
+    assert proc.returncode == exitcodes.OK, proc.stderr[-2000:]
+    doc = load_results(tmp_path / "run" / "results.json").document
+    counters = simulator.counters()
+    assert counters["creates_accepted"] == doc["totals"]["outcomes"]["ready"] == 12
+    assert doc["totals"]["outcomes"]["create_rejected"] > 0
+    assert counters["live_sessions"] == 0
+
+
+def test_a_refused_key_stops_the_run_at_once(simulator, tmp_path):
+    # Issue 10 (4, 5): a 401 on every create ran the whole ladder, spending nothing but
+    # time, and could end "clean run".  Now: one line, its own exit code, early.
+    proc = locust(
+        "--ladder", "2,4", "--step-time", "30", "--settle", "0.2", "--poll-interval", "0.01",
+        "--host", simulator.url, "--results-dir", str(tmp_path / "run"), "--no-report",
+        env={"ANCHOR_API_KEY": "a-wrong-key"},
+    )  # fmt: skip
+    assert proc.returncode == exitcodes.REFUSED, proc.stderr[-2000:]
+    doc = load_results(tmp_path / "run" / "results.json").document
+    assert doc["run"]["duration_s"] < 30  # the ladder did not run on
+    assert doc["run"]["exit_reason"].startswith("the provider refused the API key (401)")
+    refusals = [line for line in proc.stderr.splitlines() if "refused the API key" in line]
+    assert refusals and all("Traceback" not in line for line in refusals)
+    assert simulator.counters()["creates_accepted"] == 0
+
+
+def test_a_run_where_no_journey_reached_ready_is_not_clean(simulator, tmp_path):
+    # Issue 10 (4): every create rejected read "clean run", exit 0.
+    simulator.set_faults({"create": {"rate_5xx": 1.0}})
+    proc = locust(*SHORT, "--host", simulator.url, "--results-dir", str(tmp_path / "run"),
+                  "--no-report")  # fmt: skip
+    assert proc.returncode == exitcodes.NO_READY, proc.stderr[-2000:]
+    doc = load_results(tmp_path / "run" / "results.json").document
+    assert "no journey reached ready: the create was answered 5" in doc["run"]["exit_reason"]
+
+
+def test_a_provider_without_the_async_endpoint_is_named(tmp_path):
+    # A loopback server that answers 404 to everything, as a provider without
+    # POST /v1/sessions/async would.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        proc = locust(*SHORT, "--host", host, "--results-dir", str(tmp_path / "run"),
+                      "--no-report")  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == exitcodes.NO_READY, proc.stderr[-2000:]
+    reason = load_results(tmp_path / "run" / "results.json").document["run"]["exit_reason"]
+    assert "answered 404" in reason and "POST /v1/sessions/async" in reason
+
+
+class _NotFound(http.server.BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        body = b'{"error": {"code": 404, "message": "Not found"}}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def test_protocol_errors_break_the_run(simulator, tmp_path):

@@ -102,6 +102,7 @@ def make_recorder() -> Recorder:
                     queued=[ready * 0.2],
                     provisioning=[ready * 0.5],
                     configuring=[ready * 0.25],
+                    unknown=[ready * 0.05],
                     ready=[ready],
                     ready_seen=[ready + 120_000.0],
                     poll=[3_000.0 + k, 3_500.0 + k, 4_000.0 + k],

@@ -107,6 +107,14 @@ def test_clean_run():
         ({"violations": ["step 0: 9 outcomes for 10 journeys"]}, exitcodes.INVARIANT_BROKEN,
          "outcomes do not add up: step 0"),
         ({"journeys": 0, "outcomes": {}}, exitcodes.NO_JOURNEYS, "no journey ran"),
+        # Issue 10 (4): no journey got a session and the run read "clean run", exit 0.
+        ({"outcomes": {"create_rejected": 10}, "rejections": {"404": 10}}, exitcodes.NO_READY,
+         "no journey reached ready: the create was answered 404 10 times (does the provider "
+         "serve POST /v1/sessions/async?)"),
+        ({"outcomes": {"timeout": 7, "failed": 3}}, exitcodes.NO_READY,
+         "no journey reached ready: 7 journeys ended in timeout"),
+        ({"outcomes": {"create_rejected": 10}, "refused": "the provider refused the API key (401)"},
+         exitcodes.REFUSED, "the provider refused the API key (401); the run stopped early"),
     ],
 )  # fmt: skip
 def test_each_problem_has_its_code(overrides, code, why):
@@ -194,9 +202,21 @@ def test_reports_are_merged_and_in_flight_is_the_shipped_balance():
     assert not fleet.drained() and not fleet.capped()
     fleet.on_report("a", {"delta": _delta(0, {"ready": 2}), "drained": True, "capped": True})
     fleet.on_report("b", {"delta": {}, "drained": True, "capped": True,
-                          "unresolved": [["req-1", None], ["req-2", "s-2"]]})  # fmt: skip
+                          "unresolved": [["req-1", None], ["req-2", "s-2"]],
+                          "lost": ["req-3"], "lost_creates": 2})  # fmt: skip
     assert fleet.drained() and fleet.capped() and fleet.in_flight() == 0
-    assert fleet.unresolved() == {"req-1": None, "req-2": "s-2"}
+    unresolved = fleet.unresolved()
+    assert unresolved.open == {"req-1": None, "req-2": "s-2"}
+    assert unresolved.lost == {"req-3"} and unresolved.lost_creates == 2
+    assert fleet.refused() is None
+
+
+def test_a_refusal_shipped_by_any_worker_stops_the_ladder():
+    fleet, _ = _fleet("a", "b")
+    fleet.start({}, None)
+    fleet.on_report("b", {"delta": {}, "refused": "the provider refused the API key (401)"})
+    assert fleet.refused() == "the provider refused the API key (401)"
+    assert not fleet.capped()
 
 
 def test_a_lost_worker_is_named_and_its_open_journeys_end_aborted():

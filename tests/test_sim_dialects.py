@@ -588,7 +588,13 @@ def test_foreign_sessions_added_by_the_admin_endpoint():
     ],
 )
 def test_delete_answers(profile, fresh, ended, unknown):
-    with running(profile) as sim:
+    # The profiles also answer 30 % of DELETEs with a 500 that did end the session (the
+    # harness's matrix meets the ended answer through them); off here, for exact answers.
+    loaded = load_profile(profile, seed=1)
+    loaded = dataclasses.replace(
+        loaded, dialect=dataclasses.replace(loaded.dialect, delete_500_rate=0.0)
+    )
+    with running(loaded) as sim:
         _, sid = sim.ready_session()
         answers = [
             sim.client.delete(f"/v1/sessions/{sid}"),

@@ -11,4 +11,6 @@ INVARIANT_BROKEN = 13  # outcomes do not add up to journeys started
 NO_JOURNEYS = 14  # the run ended before any journey started
 WORKER_LOST = 15  # a worker vanished mid-run; its unshipped data is missing
 LOCUST_FAILED = 16  # `bench run`: Locust ended without a harness verdict (crash, kill, watchdog)
+NO_READY = 17  # journeys ran but none reached ready (every create refused, say): nothing measured
+REFUSED = 18  # the provider refused the key or to create sessions (401 / 402 / 403): stopped early
 # `bench run` interrupted by signal N exits 128 + N (130 SIGINT, 143 SIGTERM), as shells do.

@@ -19,6 +19,8 @@ from bench.core.outcomes import Outcome
 PHASES: tuple[str, ...] = ("queued", "provisioning", "configuring", "ready")
 TIMED_PHASES: tuple[str, ...] = PHASES[:-1]
 PHASE_ORDER: dict[str, int] = {p: i for i, p in enumerate(PHASES)}
+# Time the request spent in no phase the answers named (see `label`).
+UNKNOWN = "unknown"
 
 # Statuses the spec lists; anything else is a protocol error.
 LIVE_STATUSES = frozenset({"pending", "processing"})
@@ -31,6 +33,7 @@ METRICS: tuple[str, ...] = (
     "queued",
     "provisioning",
     "configuring",
+    "unknown",
     "ready",
     "ready_seen",
     "poll",
@@ -63,6 +66,7 @@ class Observation:
     call: Call
     status: str
     phase: str | None
+    session: bool = False  # the answer carried the session (connectable: ready_seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,67 +112,122 @@ def _boundary(before: Call, after: Call) -> Estimate:
     )
 
 
+def label(obs: Observation) -> str | None:
+    """Which phase one status answer puts the request in; None once the walk has ended.
+
+    The status decides and the phase is detail (the API doc): ``ready`` only when the
+    *status* says so.  ``pending`` without a phase is ``queued`` (the doc: pending =
+    not yet picked up, queued = waiting for capacity).  A ``processing`` answer without
+    a phase, with a phase word we do not know, or whose phase says ``ready`` before
+    the status does, tells us only that the request is not ready: ``unknown``.
+    """
+    if obs.status == "ready":
+        return "ready"
+    if obs.status not in ("pending", "processing"):
+        return None  # failed / cancelled / completed end the walk without a boundary
+    if obs.phase in TIMED_PHASES:
+        return obs.phase
+    if obs.phase is None and obs.status == "pending":
+        return "queued"
+    return UNKNOWN
+
+
 def phase_estimates(
     create: Call, observations: Sequence[Observation]
 ) -> tuple[dict[str, Estimate], list[str], int]:
-    """Estimate each phase's duration and the instant `ready` began.
+    """Estimate each phase's duration, the time in no known phase, and when `ready` began.
 
     Returns ``(estimates, unobserved, regressions)``.  ``estimates`` has an entry per
-    timed phase whose both ends were bracketed by observations, plus ``"ready_at"``
-    (an absolute instant) when a ready answer was seen.  The create answer counts as
-    an observation of ``queued`` (the API answers ``pending`` at once), and the
-    request's life starts at the create call's instant.
+    phase (and ``unknown``) whose both ends were bracketed by observations, plus
+    ``"ready_at"`` (an absolute instant) when a ready answer was seen.  The create
+    answer counts as an observation of ``queued`` (the API answers ``pending`` at
+    once), and the request's life starts at the create call's instant.
 
     A phase that moves backwards (a poll reporting an earlier phase than one already
-    seen) is tolerated: the walk is kept monotone and the regression counted.
+    seen) is tolerated: the walk is kept monotone and the regression counted.  Answers
+    in no known phase between two answers of the same phase were in that phase (phases
+    only move forwards); elsewhere their span is time in ``unknown``, never charged to
+    a phase, and a phase passed inside it is not called unobserved (it may hide there).
     """
-    # (call, phase index) of every phase-bearing observation, made monotone.
-    points: list[tuple[Call, int]] = [(create, 0)]
+    labels: list[str] = ["queued"]
+    calls: list[Call] = [create]
     regressions = 0
     highest = 0
     for obs in observations:
-        if obs.status not in ("pending", "processing", "ready"):
-            break  # failed / cancelled / completed end the walk without a phase boundary
-        index = PHASE_ORDER.get(obs.phase or "")
-        if obs.status == "ready":
-            index = PHASE_ORDER["ready"]
-        if index is None:
-            continue
-        if index < highest:
-            regressions += 1
-            index = highest
-        highest = index
-        points.append((obs.call, index))
-        if index == PHASE_ORDER["ready"]:
+        name = label(obs)
+        if name is None:
             break
+        if name != UNKNOWN:
+            index = PHASE_ORDER[name]
+            if index < highest:
+                regressions += 1
+                index = highest
+            highest = index
+            name = PHASES[index]
+        labels.append(name)
+        calls.append(obs.call)
+        if name == "ready":
+            break
+    _fill_sandwiched_unknowns(labels)
 
-    first_seen: dict[int, int] = {}
-    last_seen: dict[int, int] = {}
-    for i, (_, idx) in enumerate(points):
-        first_seen.setdefault(idx, i)
-        last_seen[idx] = i
+    # Runs of equal labels: (label, first index, last index).
+    runs: list[tuple[str, int, int]] = []
+    for i, name in enumerate(labels):
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1], i)
+        else:
+            runs.append((name, i, i))
 
     estimates: dict[str, Estimate] = {}
-    unobserved: list[str] = []
-    top = points[-1][1]
-    for idx, name in enumerate(TIMED_PHASES):
-        if idx >= top:
-            break  # not finished (or not reached) when the walk ended: censored, not unobserved
-        if idx not in first_seen:
-            unobserved.append(name)
-            continue
-        f, last = first_seen[idx], last_seen[idx]
-        if idx == 0:
-            start = Estimate(create.instant, create.latency / 2.0)
-        else:
-            start = _boundary(points[f - 1][0], points[f][0])
-        end = _boundary(points[last][0], points[last + 1][0])
-        estimates[name] = Estimate(end.value - start.value, start.uncertainty + end.uncertainty)
+    start = Estimate(create.instant, create.latency / 2.0)
+    for k, (name, _, last) in enumerate(runs):
+        if k + 1 == len(runs):
+            break  # not left when the walk ended (or it is ready): censored, not timed
+        end = _boundary(calls[last], calls[runs[k + 1][1]])
+        duration = Estimate(end.value - start.value, start.uncertainty + end.uncertainty)
+        if name != "ready":
+            before = estimates.get(name, Estimate(0.0, 0.0))
+            estimates[name] = Estimate(
+                before.value + duration.value, before.uncertainty + duration.uncertainty
+            )
+        start = end
 
-    if top == PHASE_ORDER["ready"]:
-        f = first_seen[top]
-        estimates["ready_at"] = _boundary(points[f - 1][0], points[f][0])
+    top = max((PHASE_ORDER[n] for n in labels if n != UNKNOWN), default=0)
+    unobserved = [
+        name
+        for index, name in enumerate(TIMED_PHASES)
+        if index < top and name not in estimates and not _may_hide_in_unknown(runs, index)
+    ]
+    if labels[-1] == "ready":
+        estimates["ready_at"] = _boundary(calls[-2], calls[-1])
     return estimates, unobserved, regressions
+
+
+def _fill_sandwiched_unknowns(labels: list[str]) -> None:
+    """An unknown run between two answers of the same phase was in that phase."""
+    i = 0
+    while i < len(labels):
+        if labels[i] != UNKNOWN:
+            i += 1
+            continue
+        j = i
+        while j < len(labels) and labels[j] == UNKNOWN:
+            j += 1
+        if i > 0 and j < len(labels) and labels[i - 1] == labels[j]:
+            labels[i:j] = [labels[j]] * (j - i)
+        i = j
+
+
+def _may_hide_in_unknown(runs: Sequence[tuple[str, int, int]], index: int) -> bool:
+    """Whether an unknown run lies where phase `index` would have been."""
+    for k, (name, _, _) in enumerate(runs):
+        if name != UNKNOWN:
+            continue
+        before = max((PHASE_ORDER[n] for n, _, _ in runs[:k] if n != UNKNOWN), default=-1)
+        after = min((PHASE_ORDER[n] for n, _, _ in runs[k + 1 :] if n != UNKNOWN), default=99)
+        if before < index < after:
+            return True
+    return False
 
 
 def classify(observations: Sequence[Observation]) -> Outcome | None:
@@ -201,8 +260,9 @@ def summarise(
     ``create`` is None when the create call never got an answer.  ``poll_calls``
     holds every answered status call (including ones whose body was unusable);
     ``observations`` only the parseable ones.  The ``ready`` metric runs from the
-    POST being sent to the estimated instant the request became ready;
-    ``ready_seen`` to the first answer that said so.
+    POST being sent to the estimated instant the request became ready (the status
+    turned ready); ``ready_seen`` to the first answer a client could act on: status
+    ready with the session in it.
     """
     result = JourneyResult(outcome=outcome, http_status=http_status)
     samples = result.samples
@@ -223,13 +283,14 @@ def summarise(
     result.anomalies = regressions
     result.unobserved = unobserved
     result.estimates = estimates
-    for name in TIMED_PHASES:
+    for name in (*TIMED_PHASES, UNKNOWN):
         est = estimates.get(name)
         if est is not None:
             samples[name] = [max(est.value, 0.0) * _US]
     ready_at = estimates.get("ready_at")
     if ready_at is not None:
         samples["ready"] = [(ready_at.value - create.sent) * _US]
-        first_ready = next(o for o in observations if o.status == "ready")
+        ready = [o for o in observations if o.status == "ready"]
+        first_ready = next((o for o in ready if o.session), ready[0])
         samples["ready_seen"] = [(first_ready.call.received - create.sent) * _US]
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from dataclasses import replace
 from typing import Any
@@ -22,8 +23,14 @@ from bench.core import exitcodes
 from bench.measure import cleanup
 from bench.measure.driver import create_body
 from bench.measure.fleet import Fleet
-from bench.measure.harness_config import ConfigError, HarnessConfig, from_options
+from bench.measure.harness_config import (
+    ConfigError,
+    HarnessConfig,
+    from_options,
+    normalise_host,
+)
 from bench.measure.lifecycle import RunState, SignalAction
+from bench.measure.loadside import gevent_cleaner
 from bench.measure.output import (
     TIMELINE_INTERVAL,
     RunMarks,
@@ -35,6 +42,7 @@ from bench.measure.output import (
     write_run,
 )
 from bench.measure.target import Target
+from bench.measure.transport import HttpxTransport
 from bench.measure.verdict import exit_verdict
 from bench.record.runinfo import new_run_id
 from bench.record.timeline import Totals, progress_line
@@ -74,6 +82,11 @@ class Coordinator:
             # The web UI's form sends its host field as is: an emptied field must not
             # leave the run without the embedded simulator it was started with.
             self.environment.host = self.target.url
+        elif self.environment.host:
+            try:  # the web UI's host field, as typed: the same normalisation as --host
+                self.environment.host = normalise_host(self.environment.host)
+            except ConfigError as exc:
+                log.error("Error: %s", exc)
         if self.state.interrupted:
             # A web-UI process outlives an interrupted run: the next run starts afresh.
             self.environment.stop_timeout = self.stop_timeout
@@ -106,6 +119,7 @@ class Coordinator:
             "settle": config.ladder.settle,
             "journey_log": config.journey_log,
             "create_body": create_body(config.session_config, f"bench-run-{run_id}"),
+            "tls": config.tls.to_wire(),
         }
 
     def enter_step(self, index: int, target: int) -> None:
@@ -140,8 +154,9 @@ class Coordinator:
         return self.fleet.drained()
 
     def should_stop_ladder(self) -> bool:
-        """The session cap was reached everywhere: end the ladder early."""
-        return self.run is not None and self.fleet.capped()
+        """End the ladder early: the session cap was reached everywhere, or the provider
+        refused the key (or to create sessions) and no later journey could do better."""
+        return self.run is not None and (self.fleet.capped() or self.fleet.refused() is not None)
 
     def wait_drained(self) -> None:
         """Block (this greenlet) until drained, bounded by the drain timeout."""
@@ -222,15 +237,29 @@ class Coordinator:
             if step.ended is None:
                 step.ended = now
         self.sample(run)  # the last, partial interval
-        self.cleanup_report = cleanup.final_report(
-            self.fleet.unresolved(), self.environment.host, self.target.api_key, run.tag
-        )
+        self.cleanup_report = self._final_cleanup(run)
         verdict = self._write(run, now, reason, lost)
         self.state.finish()
         if self.config.report:
             build_run_report(results_dir(self.config, run.id))
         self.environment.process_exit_code = verdict.code
         log.info("run %s finished: %s (exit code %d)", run.id, verdict.why, verdict.code)
+
+    def _final_cleanup(self, run: RunMarks) -> dict[str, Any]:
+        """Sweep the tag; say what is not confirmed ended (bounded by the drain timeout)."""
+        host = self.environment.host
+        if not host:
+            return cleanup.final_report(None, self.fleet.unresolved(), run.tag, 0.0)
+        client = HttpxTransport(host, self.target.api_key, self.config.tls)
+        try:
+            return cleanup.final_report(
+                gevent_cleaner(client, random.Random()),
+                self.fleet.unresolved(),
+                run.tag,
+                time.monotonic() + self.config.drain_timeout,
+            )
+        finally:
+            client.close()
 
     def verdict(self, reason: str, lost: list[str]) -> Verdict:
         journeys, outcomes = self.recorder.totals()
@@ -241,6 +270,8 @@ class Coordinator:
             protocol_error_threshold=self.config.protocol_error_threshold,
             lost_workers=lost,
             cleanup=self.cleanup_report,
+            refused=self.fleet.refused(),
+            rejections=self.recorder.rejections(),
         )
         return Verdict(code, why, reason)
 

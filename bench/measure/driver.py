@@ -1,44 +1,50 @@
 """Drive one async-session journey over a transport: create, poll to a terminal state, release.
 
 The driver owns the client-side protocol (jittered first poll, fixed-rate polling,
-Retry-After, backoff on transient errors, deadlines) and hands the raw timings to
-`bench.core.journey.summarise`.  Transport, clock, sleep and random source are injected,
-so the logic is tested exactly without Locust or sockets.
+Retry-After, backoff on transient errors, deadlines, bounded release retries) and
+hands the raw timings to `bench.core.journey.summarise`.  Transport, clocks, sleep
+and random source are injected, so the logic is tested exactly without Locust or
+sockets.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from bench.core.journey import KNOWN_STATUSES, Call, JourneyResult, Observation, summarise
+from bench.core.journey import Call, JourneyResult, Observation, summarise
 from bench.core.outcomes import Outcome
+from bench.measure.api import (
+    CREATE_PATH,
+    FATAL_CREATE,
+    RELEASE_NAME,
+    STATUS_NAME,
+    UNKNOWN_CREATE,
+    ProtocolViolation,
+    Reply,
+    Transport,
+    data_of,
+    ended_by_delete,
+    error_message,
+    parse_status,
+)
+from bench.measure.retry import backoff, parse_retry_after, retryable
 
-CREATE_PATH = "/v1/sessions/async"
-STATUS_NAME = "/v1/sessions/async/[request_id]/status"
-RELEASE_NAME = "/v1/sessions/[session_id]"
-
-# Longest wait the harness accepts from a Retry-After or a backoff, seconds.
+# Longest exponential backoff between failed polls, seconds.  A target's own
+# Retry-After is honoured in full; the journey's deadline bounds every wait.
 MAX_WAIT = 30.0
+RELEASE_ATTEMPTS = 4  # tries of a DELETE before the session is left to the reaper
+RELEASE_MAX_WAIT = 5.0  # a longer Retry-After on a DELETE is the reaper's to honour
 
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What a transport returns: status 0 means no HTTP answer (network error)."""
-
-    status: int
-    body: bytes = b""
-    retry_after: str | None = None
-
-
-class Transport(Protocol):
-    def create(self, body: bytes) -> Reply: ...
-    def status(self, request_id: str) -> Reply: ...
-    def release(self, session_id: str) -> Reply: ...
+# What the create's answer says about a session: made, not made, or nobody knows.
+ACCEPTED = "accepted"
+REFUSED = "refused"
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -60,51 +66,11 @@ def create_body(session_config: Mapping[str, Any], run_tag: str) -> bytes:
     return orjson.dumps(body)
 
 
-def parse_retry_after(value: str | None, default: float) -> float:
-    """Seconds to wait from a Retry-After header (delta-seconds; decimals tolerated)."""
-    if value is None:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        return default  # an HTTP-date or garbage: fall back rather than trust it
-    if seconds != seconds or seconds < 0:
-        return default
-    return min(seconds, MAX_WAIT)
-
-
-class ProtocolViolation(Exception):
-    """The target answered 2xx with a body the API does not allow."""
-
-
-def _data(body: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ProtocolViolation("body is not JSON") from None
-    data = doc.get("data") if isinstance(doc, dict) else None
-    if not isinstance(data, dict):
-        raise ProtocolViolation("body has no 'data' object")
-    return data
-
-
-def parse_status(body: bytes) -> tuple[str, str | None, str | None]:
-    """(status, phase, session_id) from a status answer; raises ProtocolViolation."""
-    data = _data(body)
-    status = data.get("status")
-    if not isinstance(status, str) or status not in KNOWN_STATUSES:
-        raise ProtocolViolation(f"unknown status {status!r}")
-    progress = data.get("progress")
-    phase = progress.get("current_phase") if isinstance(progress, dict) else None
-    if phase is not None and not isinstance(phase, str):
-        raise ProtocolViolation("progress.current_phase is not a string")
-    session_id = None
-    if status == "ready":
-        session = data.get("session")
-        session_id = session.get("session_id") if isinstance(session, dict) else None
-        if not isinstance(session_id, str) or not session_id:
-            raise ProtocolViolation("ready without session.session_id")
-    return status, phase, session_id
+def create_fate(status: int, request_id: str | None) -> str:
+    """Whether a create made a session: 2xx with an id yes; a definite refusal no; else unknown."""
+    if 200 <= status < 300:
+        return ACCEPTED if request_id else UNKNOWN  # accepted, but the id is unreadable
+    return UNKNOWN if status in UNKNOWN_CREATE else REFUSED
 
 
 @dataclass
@@ -120,12 +86,16 @@ class Journey:
     on_request: Callable[[str], None] = lambda request_id: None
     on_session: Callable[[str], None] = lambda session_id: None
     on_released: Callable[[str], None] = lambda session_id: None
+    wall: Callable[[], float] = time.time  # for a Retry-After given as an HTTP-date
 
     create_call: Call | None = None
     request_id: str | None = None
     session_id: str | None = None
     released: bool = False
     release_failed: bool = False
+    fate: str = UNKNOWN  # of the create: ACCEPTED, REFUSED or UNKNOWN
+    refusal: str | None = None  # set when the provider refused in a way that ends the run
+    pause_s: float = 0.0  # how long the user should wait before its next journey
     observations: list[Observation] = field(default_factory=list)
     poll_calls: list[Call] = field(default_factory=list)
     release_call: Call | None = None
@@ -156,20 +126,26 @@ class Journey:
         if reply.status == 0:
             # Pause before this user's next journey: an unreachable target answers
             # at once, and a user retrying in a hot loop would only burn the CPU.
-            self.sleep(settings.poll_interval)
+            self.pause_s = settings.poll_interval
             return self._finish(Outcome.CREATE_ERROR)
         self.create_call = call
         if not 200 <= reply.status < 300:
-            # Be a good client: wait as asked on a 429, one poll interval otherwise,
+            self.fate = create_fate(reply.status, None)
+            if reply.status in FATAL_CREATE:
+                message = error_message(reply.body)
+                self.refusal = FATAL_CREATE[reply.status] + (f": {message}" if message else "")
+            # Be a good client: wait as asked (429 / 503), one poll interval otherwise,
             # so a target refusing creates is not hammered by a tight retry loop.
-            self.sleep(parse_retry_after(reply.retry_after, settings.poll_interval))
+            hinted = parse_retry_after(reply.retry_after, now_wall=self.wall)
+            self.pause_s = hinted if hinted is not None else settings.poll_interval
             return self._finish(Outcome.CREATE_REJECTED, reply.status)
         try:
-            request_id = _data(reply.body).get("request_id")
+            request_id = data_of(reply.body).get("request_id")
         except ProtocolViolation:
-            return self._finish(Outcome.PROTOCOL_ERROR)
+            request_id = None
         if not isinstance(request_id, str) or not request_id:
             return self._finish(Outcome.PROTOCOL_ERROR)
+        self.fate = ACCEPTED
         self.request_id = request_id
         self.on_request(request_id)
 
@@ -186,12 +162,15 @@ class Journey:
         # Jitter the first poll over one interval so users do not poll in lockstep.
         next_send = create.received + self.rng.uniform(0.0, settings.poll_interval)
         errors = 0
+        ready_without_session = False
         while True:
             now = self.clock()
             if next_send >= deadline:
                 if now < deadline:
                     self.sleep(deadline - now)
-                return Outcome.TIMEOUT
+                # Status ready but the session never appeared: the spec's "absent until
+                # the row exists" waited out in full, then a broken promise.
+                return Outcome.PROTOCOL_ERROR if ready_without_session else Outcome.TIMEOUT
             if next_send > now:
                 self.sleep(next_send - now)
             reply, call = self._timed(lambda: self.transport.status(self.request_id or ""))
@@ -203,43 +182,96 @@ class Journey:
             if reply.status == 200:
                 errors = 0
                 try:
-                    status, phase, session_id = parse_status(reply.body)
+                    answer = parse_status(reply.body)
                 except ProtocolViolation:
                     return Outcome.PROTOCOL_ERROR
-                self.observations.append(Observation(call, status, phase))
-                if status == "ready":
-                    self.session_id = session_id
-                    if session_id:
-                        self.on_session(session_id)
+                has_session = answer.session_id is not None
+                self.observations.append(
+                    Observation(call, answer.status, answer.phase, session=has_session)
+                )
+                if answer.status == "ready":
+                    if not has_session:
+                        # The spec: `session` is absent until the session row exists.
+                        # Keep polling (bounded by the deadline) until it is there.
+                        ready_without_session = True
+                        continue
+                    self.session_id = answer.session_id
+                    self.on_session(answer.session_id or "")
                     return Outcome.READY
-                if status in ("failed", "cancelled", "completed"):
+                if answer.status in ("failed", "cancelled", "completed"):
                     return {
                         "failed": Outcome.FAILED,
                         "cancelled": Outcome.CANCELLED,
                         "completed": Outcome.COMPLETED_BEFORE_READY,
-                    }[status]
+                    }[answer.status]
                 continue
+            hinted = (
+                parse_retry_after(reply.retry_after, now_wall=self.wall)
+                if reply.status in (429, 503)
+                else None
+            )
             if reply.status == 429:
-                wait = parse_retry_after(reply.retry_after, settings.poll_interval)
+                # Asked to slow down, not failed: honour the wait, count no error.
+                wait = hinted if hinted is not None else settings.poll_interval
                 next_send = max(next_send, call.received + wait)
                 continue
             errors += 1
             if errors > settings.max_poll_errors:
                 return Outcome.POLL_ERROR
-            # Exponential backoff with full jitter (AWS architecture blog), capped.
-            backoff = min(MAX_WAIT, settings.poll_interval * (2**errors))
-            next_send = max(next_send, call.received + self.rng.uniform(0.0, backoff))
+            # Exponential backoff with full jitter, capped; a 503's Retry-After, if
+            # longer, is honoured.
+            wait = backoff(errors, settings.poll_interval, MAX_WAIT, self.rng)
+            if hinted is not None:
+                wait = max(wait, hinted)
+            next_send = max(next_send, call.received + wait)
 
     def _release(self) -> None:
+        """End the session; a few tries on transient failures, then it is the reaper's."""
         assert self.session_id is not None
-        if self.settings.hold > 0:
-            self.sleep(self.settings.hold)
+        settings = self.settings
+        if settings.hold > 0:
+            self.sleep(settings.hold)
         session_id = self.session_id
-        reply, call = self._timed(lambda: self.transport.release(session_id))
-        if reply.status != 0:
-            self.release_call = call
-        if 200 <= reply.status < 300:
-            self.released = True
-            self.on_released(session_id)
-        else:
-            self.release_failed = True
+        attempt = 0
+        while True:
+            reply, call = self._timed(lambda: self.transport.release(session_id))
+            attempt += 1
+            if reply.status != 0:
+                self.release_call = call
+            if ended_by_delete(reply.status):
+                # 2xx: ended now; 401 / 404 / 410: the provider no longer knows it as
+                # live (already ended, e.g. by a try whose answer was lost).
+                self.released = True
+                self.on_released(session_id)
+                return
+            if not retryable(reply.status) or attempt >= RELEASE_ATTEMPTS:
+                self.release_failed = True
+                return
+            hinted = parse_retry_after(reply.retry_after, now_wall=self.wall)
+            if hinted is not None and hinted > RELEASE_MAX_WAIT:
+                # The user's next journey should not wait that long: the reaper will try
+                # again when asked, off the load path.
+                self.release_failed = True
+                return
+            wait = backoff(attempt, settings.poll_interval, RELEASE_MAX_WAIT, self.rng)
+            self.sleep(max(wait, hinted) if hinted is not None else wait)
+
+
+__all__ = [
+    "ACCEPTED",
+    "CREATE_PATH",
+    "MAX_WAIT",
+    "REFUSED",
+    "RELEASE_ATTEMPTS",
+    "RELEASE_NAME",
+    "STATUS_NAME",
+    "UNKNOWN",
+    "Journey",
+    "JourneySettings",
+    "ProtocolViolation",
+    "Reply",
+    "create_body",
+    "create_fate",
+    "parse_retry_after",
+    "parse_status",
+]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bench.core.journey import JourneyResult
 from bench.core.outcomes import Outcome
+from bench.measure.cleanup import Orphans
 from bench.measure.loadside import LoadSide
 from bench.record.recorder import Recorder
 
@@ -36,7 +37,8 @@ class Fleet(Protocol):
     def capped(self) -> bool: ...
     def lost(self) -> list[str]: ...
     def fix_lost(self) -> list[str]: ...
-    def unresolved(self) -> dict[str, str | None]: ...
+    def unresolved(self) -> Orphans: ...
+    def refused(self) -> str | None: ...
     def take_journey_lines(self) -> list[bytes]: ...
     def before_finalise(self) -> None: ...
     def stop_users_now(self) -> bool: ...
@@ -93,8 +95,12 @@ class LocalFleet:
     def fix_lost(self) -> list[str]:
         return []
 
-    def unresolved(self) -> dict[str, str | None]:
-        return dict(self.load.orphans.open)
+    def unresolved(self) -> Orphans:
+        orphans = self.load.orphans
+        return Orphans(dict(orphans.open), set(orphans.lost), orphans.lost_creates)
+
+    def refused(self) -> str | None:
+        return self.load.refused
 
     def take_journey_lines(self) -> list[bytes]:
         return self.load.journey_lines
@@ -129,7 +135,8 @@ class RemoteFleet:
         # per worker, per (step, warm-up), journeys shipped as started minus outcomes
         # shipped: what a lost worker still had in flight
         self.open_journeys: dict[str, Counter[tuple[int, bool]]] = {}
-        self.remote_orphans: dict[str, str | None] = {}  # request_id -> session_id
+        self.remote_orphans = Orphans()  # what the workers could not see ended
+        self._refused: str | None = None
         self.journey_lines: list[bytes] = []
         self._lost: list[str] | None = None  # fixed when finalising, so every use agrees
         self.max_sessions: int | None = None
@@ -212,8 +219,12 @@ class RemoteFleet:
             balance.clear()
         return self._lost
 
-    def unresolved(self) -> dict[str, str | None]:
-        return dict(self.remote_orphans)
+    def unresolved(self) -> Orphans:
+        o = self.remote_orphans
+        return Orphans(dict(o.open), set(o.lost), o.lost_creates)
+
+    def refused(self) -> str | None:
+        return self._refused
 
     def take_journey_lines(self) -> list[bytes]:
         return self.journey_lines
@@ -244,7 +255,11 @@ class RemoteFleet:
                 balance[int(index), warmup] += int(part.get("journeys", 0)) - done
         self.journey_lines.extend(data.get("journeys", []))
         for request_id, session_id in data.get("unresolved", []):
-            self.remote_orphans[request_id] = session_id
+            self.remote_orphans.open[request_id] = session_id
+        self.remote_orphans.lost.update(data.get("lost", []))
+        self.remote_orphans.lost_creates += int(data.get("lost_creates", 0))
+        if data.get("refused") and self._refused is None:
+            self._refused = str(data["refused"])
         if data.get("drained"):
             self.drained_workers.add(client_id)
         if data.get("capped"):

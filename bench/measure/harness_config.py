@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import orjson
 
 from bench.core.durations import DurationError, parse_duration
 from bench.core.ladder import Ladder, LadderError, parse_ladder
+from bench.measure.tls import Tls, check_ca_pem
 
 API_KEY_ENV = "ANCHOR_API_KEY"
 
@@ -66,6 +68,8 @@ class HarnessConfig:
     journey_log: bool = False
     progress_interval: float = 10.0  # seconds between progress lines; 0 = none
     report: bool = True  # build the report into the results folder at the end
+    tls: Tls = field(default_factory=Tls)
+    ca_bundle: str | None = None  # where tls.ca_pem came from (for the results)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -144,17 +148,80 @@ def load_session_config(path: str | None) -> tuple[dict[str, Any], str]:
     return body, path
 
 
+def normalise_host(host: str) -> str:
+    """The base URL every path is appended to: scheme, host, port, path prefix, no end slash.
+
+    Done once, for the load path and the clean-up alike: `https://api.example.com/`
+    would otherwise give `//v1/...` on one and `/v1/...` on the other.
+    """
+    try:
+        parts = urlsplit(host)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # e.g. an unclosed or invalid IPv6 literal, a bad port
+        valid = False
+    if not valid:
+        raise ConfigError(f"--host: expected an http(s) URL, got {host!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            "--host: a user name or password in the URL is not used (the key comes from "
+            f"{API_KEY_ENV}); give the URL without it"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"--host: the URL must not carry a query or fragment, got {host!r}")
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+
+
+def proxy_for(host: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy the environment names for `host` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY)."""
+    parts = urlsplit(host)
+
+    def var(name: str) -> str | None:
+        # urllib's rule: the lower-case variable wins over the upper-case one.
+        return environ.get(name.lower()) or environ.get(name.upper()) or None
+
+    proxy = var(f"{parts.scheme}_proxy") or var("all_proxy")
+    if proxy is None:
+        return None
+    no_proxy = var("no_proxy")
+    if no_proxy and urllib.request.proxy_bypass_environment(
+        parts.netloc, proxies={"no": no_proxy}
+    ):
+        return None
+    return proxy
+
+
+def load_ca_bundle(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a PEM file"
+        raise ConfigError(f"--ca-bundle: cannot read {path}: {reason}") from None
+    problem = check_ca_pem(text)
+    if problem is not None:
+        raise ConfigError(f"--ca-bundle: {path}: {problem}")
+    return text
+
+
 def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> HarnessConfig:
     """Validate Locust's parsed options (typed, or strings from the web UI) into a config."""
     host = (getattr(options, "host", None) or "").strip() or None
     if host is not None:
-        try:
-            parts = urlsplit(host)
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:  # e.g. an unclosed or invalid IPv6 literal
-            valid = False
-        if not valid:
-            raise ConfigError(f"--host: expected an http(s) URL, got {host!r}")
+        host = normalise_host(host)
+        remote = not is_loopback(host)
+        if remote and host.startswith("http://") and not getattr(options, "allow_http", False):
+            raise ConfigError(
+                f"--host {host}: plain http to a host that is not loopback would send the API "
+                "key in clear text; use https (or --allow-http if you really mean it)"
+            )
+        proxy = proxy_for(host, environ) if remote else None
+        if proxy is not None:
+            raise ConfigError(
+                f"--host {host}: the environment names a proxy for it, and the harness does "
+                "not route its calls through proxies (the load client and the clean-up must "
+                "take one route): unset the proxy variables or add the host to NO_PROXY"
+            )
     try:
         levels = parse_ladder(options.ladder)
     except LadderError as exc:
@@ -200,7 +267,14 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
     )
     if threshold > 1:
         raise ConfigError(f"--protocol-error-threshold: a fraction 0..1, got {threshold:g}")
+    ca_bundle = str(getattr(options, "ca_bundle", None) or "") or None
+    insecure = bool(getattr(options, "insecure", False))
+    if ca_bundle and insecure:
+        raise ConfigError("--ca-bundle and --insecure exclude each other")
+    tls = Tls(verify=not insecure, ca_pem=load_ca_bundle(ca_bundle) if ca_bundle else None)
     return HarnessConfig(
+        tls=tls,
+        ca_bundle=ca_bundle,
         host=host,
         poll_interval=seconds("poll-interval", options.poll_interval, minimum=0),
         ladder=ladder,

@@ -13,20 +13,23 @@ import time
 from typing import Any
 
 import gevent
+import gevent.pool
 import orjson
 
-from bench.core.journey import TIMED_PHASES, JourneyResult
+from bench.core.journey import TIMED_PHASES, UNKNOWN, JourneyResult
 from bench.core.outcomes import Outcome
 from bench.measure import cleanup
-from bench.measure.driver import Journey, JourneySettings
+from bench.measure.driver import ACCEPTED, REFUSED, Journey, JourneySettings
 from bench.measure.harness_config import API_KEY_ENV
 from bench.measure.target import REMOTE, api_key_for
+from bench.measure.tls import Tls
 from bench.measure.transport import HttpxTransport, LocustTransport
 from bench.record.recorder import Recorder
 
 log = logging.getLogger("bench")
 
 REAP_INTERVAL = 0.5  # seconds between passes ending the sessions of abandoned journeys
+REAP_BUDGET = 5.0  # seconds one reaper round may spend (it runs in a greenlet of its own)
 
 # Outcomes after which the request can have no session to end.
 _NO_SESSION_OUTCOMES = frozenset(
@@ -58,7 +61,12 @@ class LoadSide:
         self.poll_interval = 0.25
         self.drain_timeout = 0.0
         self.quota: int | None = None
-        self.created = 0
+        # Creates that count against --max-sessions: in flight, accepted, or whose answer
+        # was lost (they may have made a session).  Definite refusals give theirs back.
+        self.reserved = 0
+        self.refused: str | None = None  # why the provider refuses every create (401/402/403)
+        self.tls = Tls()
+        self.cleaner: cleanup.Cleaner | None = None
         self.inflight = 0
         self._busy_mark = time.monotonic()
         self.drain_requested = False
@@ -76,8 +84,14 @@ class LoadSide:
         self.recorder = Recorder()
         self.journey_lines = []
         self.quota = setup["quota"]
-        self.created = 0
+        self.reserved = 0
+        self.refused = None
         self.capped = False
+        self.orphans = cleanup.Orphans()
+        self.tls = Tls.from_wire(setup.get("tls"))
+        if self.cleaner is not None:
+            self.cleaner.client.close()  # type: ignore[attr-defined]
+            self.cleaner = None
         self.drain_requested = False
         self.settle = float(setup["settle"])
         self.journey_log = bool(setup["journey_log"])
@@ -128,14 +142,14 @@ class LoadSide:
     def run_journey(self, user: Any) -> None:
         """One iteration of a user: one journey, from create to release."""
         settings = self._settings
-        if settings is None or self.drain_requested:
+        if settings is None or self.drain_requested or self.refused is not None:
             gevent.sleep(self.poll_interval)
             return
-        if self.quota is not None and self.created >= self.quota:
+        if self.quota is not None and self.reserved >= self.quota:
             self._cap_reached()
             gevent.sleep(self.poll_interval)
             return
-        self.created += 1
+        self.reserved += 1
         step = self.step_index
         warmup = time.monotonic() - self.step_started < self.settle
         self.account_busy()
@@ -167,11 +181,31 @@ class LoadSide:
             if result is None:
                 result = journey.abort()
             self._journey_done(step, warmup, result, journey)
+        self._pause(journey.pause_s)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait as the target asked before the next create; the drain cuts it short.
+
+        Taken after the journey ended: a user waiting out a Retry-After has no journey
+        in flight, so it is neither charged to the step's concurrency nor cut as aborted.
+        """
+        end = time.monotonic() + seconds
+        while not self.drain_requested and (left := end - time.monotonic()) > 0:
+            gevent.sleep(min(left, 0.25))
 
     def _journey_done(self, step: int, warmup: bool, result: JourneyResult, journey: Any) -> None:
         self.account_busy()
         self.inflight -= 1
         self.recorder.journey_finished(step, warmup, result)
+        if journey.fate == REFUSED:
+            self.reserved -= 1  # a definite refusal made no session: it costs no quota
+        elif journey.fate != ACCEPTED and journey.request_id is None:
+            # The answer was lost (network, gateway, unreadable): a session may exist
+            # that only the tag sweep can find.
+            self.orphans.lost_creates += 1
+        if journey.refusal is not None and self.refused is None:
+            self.refused = journey.refusal
+            log.error("%s: no more sessions will be asked for", journey.refusal)
         request_id = journey.request_id
         if request_id and result.outcome in _NO_SESSION_OUTCOMES:
             self.orphans.closed(request_id)
@@ -197,8 +231,11 @@ class LoadSide:
             "journeys": self.journey_lines,
             "drained": drained,
             "capped": self.capped,
+            "refused": self.refused,
             # What this process could not see ended: the master's leak count needs it.
             "unresolved": list(self.orphans.open.items()) if drained else [],
+            "lost": sorted(self.orphans.lost) if drained else [],
+            "lost_creates": self.orphans.lost_creates if drained else 0,
         }
         self.journey_lines = []
         return data
@@ -222,47 +259,63 @@ class LoadSide:
                 log.exception("ending abandoned sessions failed; retrying later")
 
     def reap(self) -> int:
-        """One pass over abandoned requests: end the sessions they got, forget those without.
+        """One round over abandoned requests: end the sessions they got, forget those without.
 
         Without it, every session a journey gave up on (a protocol error, say) stays alive
         until the run ends: billed, holding a browser slot, and on a long run dying of its
-        idle timeout before the end-of-run clean-up could end it.
+        idle timeout before the end-of-run clean-up could end it.  A round takes every
+        abandoned request, oldest attempt first and several at a time, over one kept-alive
+        client, for up to REAP_BUDGET seconds.
         """
-        batch = {rid: sid for rid, sid in self.orphans.open.items() if rid in self.abandoned}
         self.abandoned &= set(self.orphans.open)
-        if not batch or not self.environment.host:
+        cleaner = self._cleaner()
+        if not self.abandoned or cleaner is None:
             return 0
-        pending = cleanup.Orphans(dict(batch))
-        # Bounded by one poll interval: a request still in flight waits for the next pass.
-        ended = self._resolve(pending, self.poll_interval)
-        for request_id in batch:
-            if request_id not in pending.open:
-                self.orphans.closed(request_id)
-                self.abandoned.discard(request_id)
+        ended = cleaner.resolve(
+            self.orphans, deadline=time.monotonic() + REAP_BUDGET,
+            poll_interval=self.poll_interval, only=set(self.abandoned),
+        )  # fmt: skip
+        self.abandoned &= set(self.orphans.open)
         return ended
 
     def resolve_orphans(self) -> int:
         """End the sessions of journeys that were cut short (bounded by the drain timeout)."""
-        if not self.orphans.open or not self.environment.host:
+        cleaner = self._cleaner()
+        if not self.orphans.open or cleaner is None:
             return 0
-        return self._resolve(self.orphans, self.drain_timeout)
+        return cleaner.resolve(
+            self.orphans, deadline=time.monotonic() + self.drain_timeout,
+            poll_interval=self.poll_interval,
+        )  # fmt: skip
 
-    def _resolve(self, orphans: cleanup.Orphans, budget_s: float) -> int:
-        """cleanup.resolve on a fresh client of the target, for at most `budget_s`."""
-        transport = HttpxTransport(self.environment.host, self.api_key)
-        try:
-            return cleanup.resolve(
-                orphans, transport, deadline=time.monotonic() + budget_s,
-                poll_interval=self.poll_interval, clock=time.monotonic, sleep=gevent.sleep,
-            )  # fmt: skip
-        finally:
-            transport.close()
+    def _cleaner(self) -> cleanup.Cleaner | None:
+        """The clean-up's client of the target, kept alive for the run."""
+        host = self.environment.host
+        if not host:
+            return None
+        if self.cleaner is None:
+            self.cleaner = gevent_cleaner(HttpxTransport(host, self.api_key, self.tls), self.rng)
+        return self.cleaner
+
+
+def gevent_cleaner(client: HttpxTransport, rng: random.Random) -> cleanup.Cleaner:
+    """A Cleaner whose passes run `cleanup.PARALLEL` calls at a time in greenlets."""
+
+    def parallel(tasks: Any) -> None:
+        pool = gevent.pool.Pool(cleanup.PARALLEL)
+        for task in tasks:
+            pool.spawn(task)
+        pool.join()
+
+    return cleanup.Cleaner(
+        client, clock=time.monotonic, sleep=gevent.sleep, rng=rng, parallel=parallel
+    )
 
 
 def _fire_phase_events(environment: Any, result: JourneyResult) -> None:
     """Show phases and outcomes in Locust's own stats (web UI, --csv) under stable names."""
     fire = environment.events.request.fire
-    for metric in (*TIMED_PHASES, "ready", "ready_seen"):
+    for metric in (*TIMED_PHASES, UNKNOWN, "ready", "ready_seen"):
         values = result.samples.get(metric)
         if values:
             fire(
@@ -309,4 +362,4 @@ def _journey_line(
     )
 
 
-__all__ = ["REAP_INTERVAL", "JourneyFailed", "LoadSide"]
+__all__ = ["REAP_INTERVAL", "JourneyFailed", "LoadSide", "gevent_cleaner"]

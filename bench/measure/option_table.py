@@ -105,6 +105,12 @@ def add_options(parser: Any) -> None:
         default=Seconds(DEFAULT_CLIENT_TIMEOUT),
         help="Seconds the load client waits for any answer before the call counts as failed "
         f"(default {DEFAULT_CLIENT_TIMEOUT:g}).")
+    add("--insecure", action="store_true", default=False,
+        help="Do not verify the target's TLS certificate (the key may then reach an impostor).")
+    add("--ca-bundle", metavar="FILE", default="",
+        help="PEM file of the CA certificates to trust for the target (a private CA).")
+    add("--allow-http", action="store_true", default=False,
+        help="Allow plain http:// to a host that is not loopback (the key travels in clear).")
     add("--run-id", metavar="ID", type=_checked(check_run_id), default=None,
         help="Id of the (first) run: names the results (default: UTC time + random suffix).")
     add("--no-report", action="store_true", default=False,

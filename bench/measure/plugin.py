@@ -148,8 +148,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     except Exception as exc:  # the simulator could not start: say why, in one line
         _fail(f"could not start the embedded simulator: {exc}")
         return
-    if target.url and not config.host:
-        environment.host = target.url
+    # The normalised URL (no trailing slash: `//v1/...` would 404), or the simulator's.
+    environment.host = target.url
 
 
 def _worker_ignores_sigint() -> None:

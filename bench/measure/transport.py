@@ -1,4 +1,10 @@
-"""Transports for the journey driver: Locust's FastHttpSession (load path) and httpx (clean-up)."""
+"""Transports: Locust's FastHttpSession (the load path) and httpx (clean-up, CLI checks, tests).
+
+Both send the key only in the `anchor-api-key` header, verify TLS by the same
+settings (bench.measure.tls), follow no redirect (a 3xx is an answer, never a hop:
+the key must not reach another origin, and a redirected DELETE ends nothing), and
+ignore proxy variables alike (the configuration refuses a host one would apply to).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from bench.measure.driver import CREATE_PATH, RELEASE_NAME, STATUS_NAME, Reply
+from bench.measure.api import CREATE_PATH, LIST_PATH, RELEASE_NAME, STATUS_NAME, Reply
+from bench.measure.tls import Tls
 
 API_KEY_HEADER = "anchor-api-key"
 
@@ -28,30 +35,42 @@ class LocustTransport:
 
     def create(self, body: bytes) -> Reply:
         return self._reply(
-            self._client.post(CREATE_PATH, data=body, headers=self._post_headers, name="create")
-        )
+            self._client.post(
+                CREATE_PATH, data=body, headers=self._post_headers, name="create",
+                allow_redirects=False,
+            )
+        )  # fmt: skip
 
     def status(self, request_id: str) -> Reply:
         return self._reply(
             self._client.get(
-                f"/v1/sessions/async/{request_id}/status", headers=self._headers, name=STATUS_NAME
+                f"/v1/sessions/async/{request_id}/status", headers=self._headers,
+                name=STATUS_NAME, allow_redirects=False,
             )
-        )
+        )  # fmt: skip
 
     def release(self, session_id: str) -> Reply:
         return self._reply(
             self._client.delete(
-                f"/v1/sessions/{session_id}", headers=self._headers, name=RELEASE_NAME
+                f"/v1/sessions/{session_id}", headers=self._headers, name=RELEASE_NAME,
+                allow_redirects=False,
             )
-        )
+        )  # fmt: skip
 
 
 class HttpxTransport:
-    """Outside the load loop (clean-up sweeps, CLI checks, tests): plain httpx."""
+    """Outside the load loop (clean-up, CLI checks, tests): one kept-alive httpx client."""
 
-    def __init__(self, base_url: str, api_key: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, tls: Tls | None = None, timeout: float = 10.0
+    ) -> None:
         self.client = httpx.Client(
-            base_url=base_url, headers={API_KEY_HEADER: api_key}, timeout=timeout
+            base_url=base_url,
+            headers={API_KEY_HEADER: api_key},
+            timeout=timeout,
+            verify=(tls or Tls()).context(),
+            follow_redirects=False,
+            trust_env=False,  # no proxy, no SSL_CERT_FILE: the same route as the load path
         )
 
     def close(self) -> None:
@@ -75,5 +94,14 @@ class HttpxTransport:
     def release(self, session_id: str) -> Reply:
         return self._call("DELETE", f"/v1/sessions/{session_id}")
 
+    def get_session(self, session_id: str) -> Reply:
+        return self._call("GET", f"/v1/sessions/{session_id}")
+
+    def list_sessions(self, tag: str, **page: str) -> Reply:
+        return self._call("GET", LIST_PATH, params={"tags": tag, **page})
+
     def list_tagged(self, tag: str) -> Reply:
-        return self._call("GET", "/v1/sessions/all/status", params={"tags": tag})
+        return self.list_sessions(tag)
+
+
+__all__ = ["API_KEY_HEADER", "HttpxTransport", "LocustTransport"]

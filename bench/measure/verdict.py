@@ -20,6 +20,8 @@ def exit_verdict(
     protocol_error_threshold: float,
     lost_workers: Sequence[str],
     cleanup: Mapping[str, Any],
+    refused: str | None = None,
+    rejections: Mapping[str, int] | None = None,
 ) -> tuple[int, str]:
     protocol = outcomes.get(Outcome.PROTOCOL_ERROR.value, 0)
     if journeys and outcomes.get(Outcome.CREATE_ERROR.value, 0) == journeys:
@@ -46,9 +48,25 @@ def exit_verdict(
         )
     if violations:
         return exitcodes.INVARIANT_BROKEN, "outcomes do not add up: " + "; ".join(violations)
+    if refused is not None:
+        return exitcodes.REFUSED, f"{refused}; the run stopped early"
     if not journeys:
         return exitcodes.NO_JOURNEYS, "no journey ran"
+    if not outcomes.get(Outcome.READY.value, 0):
+        return exitcodes.NO_READY, "no journey reached ready: " + _why_none(outcomes, rejections)
     return exitcodes.OK, "clean run"
+
+
+def _why_none(outcomes: Mapping[str, int], rejections: Mapping[str, int] | None) -> str:
+    """The commonest way journeys ended, so the one line says where to look."""
+    name, count = max(
+        ((k, v) for k, v in outcomes.items() if v), key=lambda kv: (kv[1], kv[0])
+    )
+    if name == Outcome.CREATE_REJECTED.value and rejections:
+        code, times = max(rejections.items(), key=lambda kv: (kv[1], kv[0]))
+        hint = " (does the provider serve POST /v1/sessions/async?)" if code == "404" else ""
+        return f"the create was answered {code} {times} times{hint}"
+    return f"{count} journeys ended in {name}"
 
 
 __all__ = ["exit_verdict"]

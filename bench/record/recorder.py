@@ -192,6 +192,14 @@ class Recorder:
                 outcomes.update(part.outcomes)
         return journeys, outcomes
 
+    def rejections(self) -> Counter[str]:
+        """Create refusals by HTTP code, over every step (warm-up included)."""
+        codes: Counter[str] = Counter()
+        for step in self.steps.values():
+            for part in (step.measured, step.warmup):
+                codes.update(part.rejections)
+        return codes
+
 
 def merged_histogram(parts: Iterable[Part], metric: str) -> HdrHistogram:
     """One histogram of `metric` over several parts (e.g. all steps)."""

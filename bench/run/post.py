@@ -46,6 +46,8 @@ BROKEN = frozenset(
         exitcodes.INVARIANT_BROKEN,
         exitcodes.NO_JOURNEYS,
         exitcodes.WORKER_LOST,
+        exitcodes.NO_READY,
+        exitcodes.REFUSED,
         LOCUST_FAILED,
     }
 )
@@ -61,6 +63,8 @@ MEANINGS: dict[int, str] = {
     exitcodes.INVARIANT_BROKEN: "broken run: outcomes do not add up",
     exitcodes.NO_JOURNEYS: "broken run: no journey ran",
     exitcodes.WORKER_LOST: "broken run: a worker was lost",
+    exitcodes.NO_READY: "broken run: no journey reached ready",
+    exitcodes.REFUSED: "broken run: the provider refused the key or to create sessions",
     LOCUST_FAILED: "broken run: Locust ended without a harness verdict",
 }
 
