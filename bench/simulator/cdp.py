@@ -95,7 +95,7 @@ class _Connection:
 
     session_id: str
     ws: web.WebSocketResponse
-    transport: asyncio.BaseTransport | None
+    transport: asyncio.Transport | None
     record: dict[str, Any]
     targets: dict[str, _Target] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)  # CDP session id -> target id
@@ -160,6 +160,15 @@ class CdpEndpoint:
         self._refused: Counter[str] = Counter()
         self._closed_by: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep at least `seconds` on our clock: the loop's timers may wake a little early
+        (uvloop's tick is a millisecond), and the truth must never show less than the
+        modelled latency."""
+        until = self._clock() + seconds
+        await self._sleep(seconds)
+        while (left := until - self._clock()) > 0:
+            await self._sleep(left)
 
     # ------------------------------------------------------------------ URLs
 
@@ -283,7 +292,7 @@ class CdpEndpoint:
         fault = self._injector.decide(CDP)
         if fault.delay_s:
             self._count_fault(SLOW, truth)
-            await self._sleep(fault.delay_s)
+            await self._wait(fault.delay_s)
         if fault.kind in (RATE_LIMITED, SERVER_ERROR):
             self._count_fault("refused", truth)
             headers = None
@@ -292,7 +301,7 @@ class CdpEndpoint:
             return self._refuse(
                 fault.status, fault.message, "fault", truth, self._clock(), headers
             )
-        await self._sleep(self.params.handshake.sample(self._rng) * self._ts)
+        await self._wait(self.params.handshake.sample(self._rng) * self._ts)
         t_accept = self._clock()
         if self._model.session_state(session_id, t_accept) != "live":
             # It ended during the handshake.
@@ -386,13 +395,15 @@ class CdpEndpoint:
             self._count_fault(SLOW, truth)
             entry["fault"] = SLOW
             delay += fault.delay_s
-        await self._sleep(delay)
+        # From the instant the command was read, so the truth's answered - received is
+        # never below the modelled latency.
+        await self._wait(delay - (self._clock() - t_in))
         if fault.kind == DROPPED:
             # The socket goes without a byte of answer (no close frame either).
             self._count_fault("closed", truth)
             entry["fault"] = "closed"
             conn.closed_by = "fault"
-            if isinstance(conn.transport, asyncio.Transport):
+            if conn.transport is not None:
                 conn.transport.abort()
             raise _Closed
         answer, after = self._answer(conn, truth, ident, method, message.get("params"), cdp_session)
@@ -565,7 +576,7 @@ class CdpEndpoint:
         self, conn: _Connection, truth: _SessionTruth, session: str, delay: float
     ) -> None:
         """The navigation's page events, `delay` after Page.navigate was answered."""
-        await self._sleep(delay)
+        await self._wait(delay)
         if session not in conn.sessions or session not in conn.page_enabled:
             return  # closed meanwhile, or nobody asked for Page events
         try:
