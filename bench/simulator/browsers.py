@@ -68,7 +68,7 @@ FIXED_FLAGS = (
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 )
-USER_DATA_PREFIX = "bench-chromium-"
+USER_DATA_PREFIX = "bench-cr-"  # short: see BrowserPool.__init__
 _DEVTOOLS_LINE = re.compile(rb"DevTools listening on (ws://127\.0\.0\.1:(\d+)/\S+)")
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -167,7 +167,9 @@ class BrowserPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
         # One folder for every browser's user-data-dir: tests and people can tell our
-        # browsers by it, and $TMPDIR decides where it lives.
+        # browsers by it, and $TMPDIR decides where it lives.  Names are short, and
+        # $TMPDIR should be: Chromium's singleton UNIX socket goes below a browser's
+        # folder (see _launch), 45 bytes deeper, and a socket path has at most 107 bytes.
         self.root = tempfile.mkdtemp(prefix=f"{USER_DATA_PREFIX}{os.getpid()}-")
         self._closing = False
         if _LIBC is not None:
@@ -213,9 +215,7 @@ class BrowserPool:
         t0 = self._clock()
         deadline = t0 + self._params.launch_timeout_s
         try:
-            browser.user_data_dir = tempfile.mkdtemp(
-                prefix=f"{browser.request_id[:8]}-", dir=self.root
-            )
+            browser.user_data_dir = tempfile.mkdtemp(prefix="", dir=self.root)
             record["user_data_dir"] = browser.user_data_dir
             browser.proc = await asyncio.create_subprocess_exec(
                 self.executable,
@@ -227,6 +227,9 @@ class BrowserPool:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 preexec_fn=_child_setup(os.getpid()),
+                # Chromium's own temporary files (its singleton socket's folder) go inside
+                # the user-data-dir, so they leave with it even after a SIGKILL.
+                env={**os.environ, "TMPDIR": browser.user_data_dir},
             )
         except OSError as exc:
             await self._failed(browser, f"cannot start {self.executable}: {exc.strerror}")
