@@ -94,6 +94,14 @@ def simulate_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
         profile = load_profile(args.profile, time_scale=args.time_scale, seed=args.seed)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
+    if profile.backend.kind == "chromium":
+        from bench.simulator.browsers import EXECUTABLE_ENV, find_executable
+
+        if find_executable(profile.backend) is None:
+            raise UsageError(
+                f"profile {profile.name!r} runs a real Chromium per session, and none was "
+                f"found (apt-get install chromium, or set {EXECUTABLE_ENV})"
+            )
     api_key = environ.get(args.api_key_env)
     if api_key is None:
         api_key = DEFAULT_API_KEY

@@ -351,10 +351,13 @@ def test_default_answers_are_todays_bytes():
         )
         data = sim.run_until(rid, lambda d: d["status"] == "ready")
         sid = data["session"]["session_id"]
+        assert sim.app.cdp is not None
+        # The session's own CDP websocket on the simulator's port, its secret in the query.
+        cdp_url = f"ws{sim.url.removeprefix('http')}/cdp/{sid}?token={sim.app.cdp.token(sid)}"
         assert data["session"] == {
             "session_id": sid,
             "status": "running",
-            "cdp_url": f"wss://connect.simulator.invalid?sessionId={sid}",
+            "cdp_url": cdp_url,
             "live_view_url": f"https://live.simulator.invalid/sessions/{sid}",
         }
         listed = api.get("/v1/sessions/all/status", params={"tags": "d"})

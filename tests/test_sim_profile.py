@@ -47,15 +47,17 @@ DIALECT_PROFILES = [
 
 
 def test_bundled_profiles_are_listed():
-    assert available_profiles() == ["default", *DIALECT_PROFILES, "fast", "flaky"]
+    assert available_profiles() == ["chromium", "default", *DIALECT_PROFILES, "fast", "flaky"]
 
 
-@pytest.mark.parametrize("name", ["default", "fast", "flaky", *DIALECT_PROFILES])
+@pytest.mark.parametrize("name", ["chromium", "default", "fast", "flaky", *DIALECT_PROFILES])
 def test_every_bundled_profile_loads(name):
     profile = load_profile(name)
     assert profile.name == name
     assert profile.time_scale > 0
     assert profile.seed is None
+    # Only the chromium profile runs real browsers.
+    assert profile.backend.kind == ("chromium" if name == "chromium" else "model")
     assert set(profile.faults) <= set(ENDPOINTS)
     assert isinstance(profile.phases.provisioning, ShiftedLogNormal)
     assert profile.description
@@ -102,7 +104,7 @@ def test_overrides():
 def test_unknown_profile_message():
     with pytest.raises(ProfileError) as info:
         load_profile("x")
-    names = ", ".join(["default", *DIALECT_PROFILES, "fast", "flaky"])
+    names = ", ".join(["chromium", "default", *DIALECT_PROFILES, "fast", "flaky"])
     assert str(info.value) == f"unknown profile 'x' (available: {names})"
 
 

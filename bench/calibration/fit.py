@@ -21,12 +21,14 @@ PERCENTILES = (50, 90, 99)
 CONCURRENCIES = (1, 10)
 
 
-def load_measured(concurrency: int) -> list[float]:
-    """Measured ready times (session_creation_ms, successful journeys) in seconds."""
+def load_measured(concurrency: int, field: str = "session_creation_ms") -> list[float]:
+    """Measured times of one field (successful journeys) in seconds; default the ready time."""
     name = f"anchorbrowser-c{concurrency}.jsonl"
     text = (resources.files("bench.calibration") / name).read_text(encoding="utf-8")
     rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [row["session_creation_ms"] / 1000.0 for row in rows if row.get("success")]
+    return [
+        row[field] / 1000.0 for row in rows if row.get("success") and row.get(field) is not None
+    ]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -163,14 +165,84 @@ def comparison_table(profile: Profile, *, n: int = 5000, seed: int = 1) -> str:
     return "\n".join(lines)
 
 
+# The CDP measurements: Playwright's connect_over_cdp (websocket handshake plus its first
+# commands) and page.goto (one Page.navigate until the load event).  They hardly differ
+# between c1 and c10, so both files are fitted together (200 samples each).
+CDP_FIELDS = {"connect": "session_connect_ms", "goto": "page_goto_ms"}
+
+
+def measured_cdp(kind: str) -> list[float]:
+    """Measured CDP times in seconds, c1 and c10 together: kind `connect` or `goto`."""
+    field = CDP_FIELDS[kind]
+    return [v for c in CONCURRENCIES for v in load_measured(c, field)]
+
+
+def fit_cdp(profile: Profile) -> dict[str, ShiftedLogNormal]:
+    """Handshake and navigate distributions whose sums with the command times fit the data.
+
+    connect = handshake + first_command and goto = command + navigate; the command times
+    are a guess (no measurement separates them), so their means come out of the fitted
+    shift, and the variance stays in handshake and navigate, as for provisioning above.
+    The navigate fit is taken on goto minus the command mean, since goto's own fitted
+    shift is about zero and cannot lend it.
+    """
+    cdp = profile.cdp
+    connect = fit_shifted_lognormal(measured_cdp("connect"))
+    handshake = ShiftedLogNormal(
+        round(connect.shift_s - cdp.first_command.mean(), 3), connect.median_s, connect.sigma
+    )
+    navigate = fit_shifted_lognormal([v - cdp.command.mean() for v in measured_cdp("goto")])
+    return {"connect": connect, "handshake": handshake, "navigate": navigate}
+
+
+def simulated_cdp(profile: Profile, n: int, *, seed: int = 1) -> dict[str, list[float]]:
+    """Simulated connect (handshake + first command) and goto (command + navigate) times."""
+    rng = random.Random(seed)
+    cdp = profile.cdp
+    connect = [cdp.handshake.sample(rng) + cdp.first_command.sample(rng) for _ in range(n)]
+    goto = [cdp.command.sample(rng) + cdp.navigate.sample(rng) for _ in range(n)]
+    return {"connect": connect, "goto": goto}
+
+
+def cdp_table(profile: Profile, *, n: int = 5000, seed: int = 1) -> str:
+    lines = [
+        f"profile {profile.name!r}, CDP, {n} simulated checks, seed {seed} (c1 + c10 measured)",
+        f"{'':8}  {'':9}  {'p50 ms':>7}  {'p90 ms':>7}  {'p99 ms':>7}",
+    ]
+    simulated = simulated_cdp(profile, n, seed=seed)
+    for kind in CDP_FIELDS:
+        measured = measured_cdp(kind)
+        rows = {
+            "measured": [percentile(measured, p) * 1000 for p in PERCENTILES],
+            "simulated": [percentile(simulated[kind], p) * 1000 for p in PERCENTILES],
+        }
+        for label, row in rows.items():
+            lines.append(f"{kind:8}  {label:9}  " + "  ".join(f"{v:7.0f}" for v in row))
+        error = "  ".join(
+            f"{s / m - 1:+7.1%}" for s, m in zip(rows["simulated"], rows["measured"], strict=True)
+        )
+        lines.append(f"{kind:8}  {'error':9}  {error}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calibration.fit", description=__doc__)
     parser.add_argument("--profile", default="default", help="profile name or .toml path")
     parser.add_argument("-n", type=int, default=5000, help="simulated journeys per row")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fit", action="store_true", help="also print fitted parameters")
+    parser.add_argument("--cdp", action="store_true",
+                        help="the CDP latencies (connect, goto) instead of the ready times")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile, time_scale=1.0)
+    if args.cdp:
+        if args.fit:
+            for name, dist in fit_cdp(profile).items():
+                print(f"{name}: shift_s = {dist.shift_s:.3f}, median_s = {dist.median_s:.3f}, "
+                      f"sigma = {dist.sigma:.3f}")
+            print()
+        print(cdp_table(profile, n=args.n, seed=args.seed))
+        return 0
     if args.fit:
         total = fit_shifted_lognormal(load_measured(1))
         print(

@@ -343,7 +343,7 @@ def final_report(
     complete = bool(swept["listing_complete"])
     alive = set(swept["left_alive_ids"])
     # Sessions this run saw but never heard a DELETE answer end: one more try each.
-    unended = {s for s in known - alive - ended if not cleaner.end_session(s, deadline)}
+    unended = {s for s in sorted(known - alive - ended) if not cleaner.end_session(s, deadline)}
     uncovered = 0 if complete else len(orphans.lost) + orphans.lost_creates
     pending = report["unresolved_request_ids"]
     report.update(

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.simulator.profile import ENDPOINTS, EndpointFaults
+from bench.simulator.profile import FAULT_ENDPOINTS, EndpointFaults
 
 # Kinds reported to SessionModel.count_fault and shown by /_sim/counters.
 RATE_LIMITED, SERVER_ERROR, MALFORMED, DROPPED, SLOW = "429", "5xx", "malformed", "drop", "slow"
@@ -117,9 +117,9 @@ def parse_fault_table(body: Any) -> dict[str, EndpointFaults]:
         raise FaultConfigError("body must be a JSON object {endpoint: {field: value}}")
     table: dict[str, EndpointFaults] = {}
     for endpoint, fields in body.items():
-        if endpoint not in ENDPOINTS:
+        if endpoint not in FAULT_ENDPOINTS:
             raise FaultConfigError(
-                f"{endpoint}: unknown endpoint (expected one of {', '.join(ENDPOINTS)})"
+                f"{endpoint}: unknown endpoint (expected one of {', '.join(FAULT_ENDPOINTS)})"
             )
         if not isinstance(fields, dict):
             raise FaultConfigError(f"{endpoint}: expected an object of fault fields")

@@ -8,9 +8,10 @@ import heapq
 import random
 import uuid
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bench.simulator.profile import Profile
 
@@ -58,6 +59,25 @@ MSG_NO_BROWSER = "No browser available"
 # Foreign session ids are name-based UUIDs, so adding foreign sessions never draws from
 # the model's rng (a seeded run's draws stay the same with or without them).
 _FOREIGN_NS = uuid.UUID("5b6f0a52-8c1e-4c55-9a43-6d3f1f0c2e7a")
+
+
+def unserved_cdp_url(session_id: str) -> str:
+    """The cdp_url of a session nobody serves CDP for (the model alone, or CDP disabled)."""
+    return f"wss://connect.simulator.invalid?sessionId={session_id}"
+
+
+class ModelListener(Protocol):
+    """What the layer around the model is told, synchronously, as the model changes.
+
+    Called from inside the model's calls (advance included), so an implementation only
+    takes note or schedules work; it never calls back into the model from there.
+    """
+
+    def launch(self, request_id: str) -> None:
+        """An external backend must start a browser for this request (now provisioning)."""
+
+    def released(self, request_id: str, session_id: str | None) -> None:
+        """The request gave its slot back (session ended, failed, cancelled, completed)."""
 
 
 class EndResult(enum.Enum):
@@ -174,6 +194,7 @@ class _Request:
 
     __slots__ = (
         "anomaly",
+        "cdp_url",
         "created_t",
         "ended",
         "epoch",
@@ -227,6 +248,7 @@ class _Request:
         # show the session, from then on (later than ready_t with a session lag).
         self.row_t: float | None = None
         self.foreign = False  # a session of the key that this run did not create
+        self.cdp_url: str | None = None  # an external backend's browser URL, once it answered
 
 
 class SessionModel:
@@ -286,6 +308,11 @@ class SessionModel:
             ("completed_without_ready", anomalies.completed_without_ready_rate),
         )
         self._any_anomaly = any(rate > 0 for _, rate in self._anomaly_rates)
+        # An external backend (a real browser per request) ends provisioning from outside:
+        # see provisioned() and provision_failed().
+        self._external = profile.backend.kind != "model"
+        self._cdp_url_for: Callable[[str], str] = unserved_cdp_url
+        self._listeners: list[ModelListener] = []
         self._handlers = {
             _EV_ELIGIBLE: self._on_eligible,
             _EV_PROV_END: self._on_prov_end,
@@ -335,6 +362,27 @@ class SessionModel:
         """The wall-clock time (epoch seconds) at the caller's monotonic `now`."""
         return self._wall(now)
 
+    # ------------------------------------------------------------------ the layer around
+
+    def add_listener(self, listener: ModelListener) -> None:
+        self._listeners.append(listener)
+
+    def set_cdp_url_factory(self, factory: Callable[[str], str]) -> None:
+        """How a session's cdp_url reads (session id -> URL), e.g. once the server is bound.
+
+        Sessions that already exist (foreign ones made at start) get the new URL too; a
+        session whose browser gave its own URL keeps that one.
+        """
+        self._cdp_url_for = factory
+        for rec in self._sessions.values():
+            if rec.session is not None and rec.cdp_url is None and rec.session_id is not None:
+                rec.session = dataclasses.replace(rec.session, cdp_url=factory(rec.session_id))
+                self._rebuild_view(rec, show=rec.status == "ready")
+
+    def _released(self, rec: _Request) -> None:
+        for listener in self._listeners:
+            listener.released(rec.request_id, rec.session_id)
+
     # ------------------------------------------------------------------ state changes
 
     def _set(self, rec: _Request, status: str, phase: str, t: float, *, show: bool = True) -> None:
@@ -378,6 +426,12 @@ class SessionModel:
         self._provisioning += 1
         rec.state = _PROVISIONING
         self._set(rec, "processing", "provisioning", t)
+        if self._external:
+            # The browser's real start-up is the provisioning time: provisioned() ends it.
+            # No modelled failure either: the real browser fails or answers on its own.
+            for listener in self._listeners:
+                listener.launch(rec.request_id)
+            return
         phases = self.profile.phases
         rng = self.rng
         util = self._utilisation()
@@ -411,6 +465,15 @@ class SessionModel:
         if rec.anomaly == "unknown_status":
             self._schedule(t + 0.3 * prov, _EV_UNKNOWN_START, rec)
             self._schedule(t + 0.7 * prov, _EV_UNKNOWN_END, rec)
+
+    def _configuring_draw(self, rec: _Request) -> float:
+        phases = self.profile.phases
+        conf = phases.configuring.sample(self.rng)
+        for feature in rec.features:
+            extra = phases.features.get(feature)
+            if extra is not None:
+                conf += extra.sample(self.rng)
+        return conf * self._ts
 
     def _on_eligible(self, rec: _Request, t: float) -> None:
         if rec.state == _QUEUED:
@@ -459,7 +522,7 @@ class SessionModel:
             self._live_word,
             rec.tags,
             wall,
-            f"wss://connect.simulator.invalid?sessionId={session_id}",
+            rec.cdp_url or self._cdp_url_for(session_id),
             f"https://live.simulator.invalid/sessions/{session_id}",
             iso_utc(wall),
             self._session_seq,
@@ -478,8 +541,9 @@ class SessionModel:
         else:
             rec.row_t = t
         self._set(rec, "ready", "ready", t)
-        # No CDP traffic in the simulator, so idle time counts from ready and the
-        # session simply ends at whichever limit comes first.
+        # CDP traffic does not reset the idle timer (a connect check is a moment in a
+        # session's life), so idle time counts from ready and the session simply ends at
+        # whichever limit comes first.
         limits = [
             (s, by)
             for s, by in ((rec.idle_s, "idle_timeout"), (rec.max_s, "max_duration"))
@@ -502,6 +566,7 @@ class SessionModel:
         self._active.pop(rec.request_id, None)
         self._free_slot()
         self._set(rec, status, rec.phase, t)
+        self._released(rec)
 
     def _withdraw(self, rec: _Request, state: int, status: str, t: float) -> bool:
         """End a request not yet ready in a terminal state; False when it is past that.
@@ -560,6 +625,7 @@ class SessionModel:
         if rec.row_t is None:
             rec.row_t = t  # ended before its row showed: the ended row shows from now on
         self._live.pop(rec.session_id, None)
+        self._released(rec)
         if rec.foreign:
             # Outside the run's capacity and counts: only who ended it is recorded.
             self._foreign_ended[by] += 1
@@ -694,6 +760,47 @@ class SessionModel:
         self._dispatch(t)  # a slot may have been given back
         self._completed_early += 1
         return rec.view
+
+    def provisioned(self, request_id: str, now: float, cdp_url: str) -> bool:
+        """An external backend's browser answered: provisioning ends, configuring starts.
+
+        False when the request is no longer provisioning (cancelled meanwhile): the
+        caller then stops the browser it started.
+        """
+        self.advance(now)
+        rec = self._requests.get(request_id)
+        if rec is None or rec.state != _PROVISIONING:
+            return False
+        t = self._now
+        self._provisioning -= 1
+        rec.state = _CONFIGURING
+        rec.cdp_url = cdp_url
+        self._set(rec, "processing", "configuring", t)
+        self._schedule(t + self._configuring_draw(rec), _EV_CONF_END, rec)
+        return True
+
+    def provision_failed(self, request_id: str, now: float) -> bool:
+        """An external backend's browser did not come up: the request fails (slot freed)."""
+        self.advance(now)
+        rec = self._requests.get(request_id)
+        if rec is None or rec.state != _PROVISIONING:
+            return False
+        t = self._now
+        self._terminate(rec, _FAILED, "failed", t)
+        self._failed_count += 1
+        self._dispatch(t)
+        return True
+
+    def session_state(self, session_id: str, now: float) -> str | None:
+        """`live` or `ended` for a session that exists, None for an unknown id.
+
+        What a session's CDP endpoint asks before it answers.
+        """
+        self.advance(now)
+        rec = self._sessions.get(session_id)
+        if rec is None:
+            return None
+        return "live" if rec.state == _READY else "ended"
 
     def get_session(self, session_id: str, now: float) -> SessionView | None:
         self.advance(now)

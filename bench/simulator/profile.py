@@ -22,6 +22,11 @@ from bench.simulator.distributions import (
 )
 
 ENDPOINTS = ("create", "status", "get_session", "delete", "list", "delete_all", "billing")
+# Fault tables also take "cdp": the sessions' CDP websocket (see CdpParams).  It is kept out
+# of ENDPOINTS because redirects and `[faults.all]` are about the HTTP API only.
+CDP = "cdp"
+FAULT_ENDPOINTS = (*ENDPOINTS, CDP)
+BACKENDS = ("model", "chromium")
 
 # Features a create body can switch on; configuring time depends on them.
 FEATURES = (
@@ -208,6 +213,46 @@ class DialectParams:
     extra_fields: bool = False  # unknown extra fields in every JSON object served
 
 
+# CDP latencies, calibrated on the measured session_connect_ms and page_goto_ms
+# (bench/calibration/fit.py --cdp; profiles/default.toml gives the fit).
+_CDP_HANDSHAKE = ShiftedLogNormal(0.081, 0.052, 0.562, 5.0)
+_CDP_COMMAND = Uniform(0.015, 0.035)
+_CDP_NAVIGATE = ShiftedLogNormal(0.0, 0.112, 0.597, 10.0)
+
+
+@dataclass(frozen=True)
+class CdpParams:
+    """The CDP websocket each ready session serves at its cdp_url (modelled backend).
+
+    Durations are unscaled seconds (time_scale multiplies them).  Faults come from the
+    fault table's `cdp` entry (`[faults.cdp]`, PUT /_sim/faults): rate_429 / rate_5xx
+    refuse the upgrade with that status, rate_drop closes the socket before an answer,
+    rate_malformed cuts an answer in half, rate_slow delays an upgrade or answer by slow_s.
+    """
+
+    enabled: bool = True
+    handshake: Distribution = _CDP_HANDSHAKE  # upgrade request received -> 101 sent
+    first_command: Distribution = _CDP_COMMAND  # a connection's first command: in -> answer
+    command: Distribution = _CDP_COMMAND  # every later command: received -> answered
+    navigate: Distribution = _CDP_NAVIGATE  # Page.navigate answered -> Page.loadEventFired
+    product: str = "HeadlessChrome/156.0.0.0"  # Browser.getVersion's product
+
+
+@dataclass(frozen=True)
+class BackendParams:
+    """What a session's browser is: the model's (simulated CDP) or a real headless Chromium.
+
+    With `chromium`, provisioning ends when a real browser launched for the request answers
+    on its DevTools port (real seconds, never scaled), and its DevTools websocket is the
+    session's cdp_url; the browser is killed when the session ends or the simulator stops.
+    """
+
+    kind: str = "model"  # model | chromium
+    executable: str = ""  # "" = $BENCH_CHROMIUM, /usr/lib/chromium/chromium, chromium on PATH
+    launch_timeout_s: float = 30.0  # real seconds until the browser must answer, else failed
+    extra_args: tuple[str, ...] = ()  # appended to the fixed, loopback-only flags
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -223,6 +268,8 @@ class Profile:
     billing: BillingParams = BillingParams()
     anomalies: AnomalyParams = AnomalyParams()
     dialect: DialectParams = DialectParams()
+    cdp: CdpParams = CdpParams()
+    backend: BackendParams = BackendParams()
 
 
 # --------------------------------------------------------------------------- loading
@@ -459,8 +506,12 @@ def _faults(reader: _Reader) -> dict[str, EndpointFaults]:
             result[endpoint] = one(reader.sub(endpoint), base, status=endpoint == "status")
         elif common is not None:
             result[endpoint] = common
+    # `[faults.all]` is about the HTTP API: CDP faults are only ever asked for by name.
+    if reader.has(CDP):
+        result[CDP] = one(reader.sub(CDP), EndpointFaults())
     for key in reader.table:
-        raise reader.error(key, f"unknown endpoint (expected all or one of {', '.join(ENDPOINTS)})")
+        expected = ", ".join(FAULT_ENDPOINTS)
+        raise reader.error(key, f"unknown endpoint (expected all or one of {expected})")
     return result
 
 
@@ -574,6 +625,8 @@ def _build(raw: dict[str, Any], label: str) -> Profile:
     r.done()
 
     dialect = _dialect(top.sub("dialect"))
+    cdp = _cdp(top.sub("cdp"))
+    backend = _backend(top.sub("backend"))
     faults = _faults(top.sub("faults"))
     top.done()
     return Profile(
@@ -590,7 +643,55 @@ def _build(raw: dict[str, Any], label: str) -> Profile:
         billing=billing,
         anomalies=anomalies,
         dialect=dialect,
+        cdp=cdp,
+        backend=backend,
     )
+
+
+def _cdp(r: _Reader) -> CdpParams:
+    d = CdpParams()
+    cdp = CdpParams(
+        enabled=r.boolean("enabled", d.enabled),
+        handshake=r.dist("handshake", d.handshake),
+        first_command=r.dist("first_command", d.first_command),
+        command=r.dist("command", d.command),
+        navigate=r.dist("navigate", d.navigate),
+        product=r.string("product", d.product),
+    )
+    if not cdp.product.strip():
+        raise r.error("product", "must be a non-empty string")
+    r.done()
+    return cdp
+
+
+def _backend(r: _Reader) -> BackendParams:
+    d = BackendParams()
+    backend = BackendParams(
+        kind=r.choice("kind", d.kind, BACKENDS),
+        executable=r.string("executable", d.executable),
+        launch_timeout_s=r.number("launch_timeout_s", d.launch_timeout_s),
+        extra_args=r.strings("extra_args", d.extra_args),
+    )
+    if backend.launch_timeout_s <= 0:
+        raise r.error("launch_timeout_s", f"must be > 0, got {backend.launch_timeout_s!r}")
+    for arg in backend.extra_args:
+        # The fixed flags keep the browser on loopback and off the network; an extra flag
+        # must not quietly undo them.
+        if not arg.startswith("--") or arg.split("=", 1)[0] in _FIXED_FLAG_NAMES:
+            raise r.error(
+                "extra_args", f"{arg!r} is not an extra --flag (or overrides a fixed one)"
+            )
+    r.done()
+    return backend
+
+
+# Flags the chromium backend always passes (bench/simulator/browsers.py); extra_args may
+# not repeat them with another value.
+_FIXED_FLAG_NAMES = frozenset({
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--user-data-dir", "--remote-debugging-port", "--remote-debugging-address",
+})
 
 
 def _dialect(r: _Reader) -> DialectParams:
@@ -668,8 +769,8 @@ def load_profile(
 def profile_with_faults(profile: Profile, faults: Mapping[str, EndpointFaults]) -> Profile:
     """The same profile with its fault table replaced (missing endpoint = no faults)."""
     for key in faults:
-        if key not in ENDPOINTS:
-            expected = ", ".join(ENDPOINTS)
+        if key not in FAULT_ENDPOINTS:
+            expected = ", ".join(FAULT_ENDPOINTS)
             raise ProfileError(f"faults.{key}: unknown endpoint (expected one of {expected})")
     return dataclasses.replace(profile, faults=MappingProxyType(dict(faults)))
 

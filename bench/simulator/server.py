@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -14,12 +15,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from bench.simulator import bodies
+from bench.simulator.cdp import PAGE_HTML, PAGE_PATH, ROUTE, CdpEndpoint
 from bench.simulator.dialect import SAME_ORIGIN, Dialect
 from bench.simulator.faults import (
     DROPPED,
@@ -32,7 +34,7 @@ from bench.simulator.faults import (
     format_retry_after,
     parse_fault_table,
 )
-from bench.simulator.model import AsyncRequestView, Rejected, SessionModel
+from bench.simulator.model import AsyncRequestView, ModelListener, Rejected, SessionModel
 from bench.simulator.origin import OtherOrigin
 from bench.simulator.profile import Profile
 from bench.simulator.validate import MAX_BODY_BYTES, InputError, parse_create_body, parse_list_query
@@ -42,6 +44,20 @@ DEFAULT_API_KEY = "sim-local-key"
 LISTENING_PREFIX = "bench-simulator listening on "
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BrowserPoolLike(ModelListener, Protocol):
+    """What the app needs of bench.simulator.browsers.BrowserPool (imported only when used)."""
+
+    @property
+    def alive(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+    def counters(self) -> dict[str, Any]: ...
+
+    def truth(self) -> dict[str, dict[str, Any]]: ...
+
 _JSON = "application/json"
 _log = logging.getLogger("bench.simulator")
 
@@ -81,10 +97,16 @@ class SimulatorApp:
         time_scale: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cdp: CdpEndpoint | None = None,
+        browsers: BrowserPoolLike | None = None,
     ) -> None:
         self.model = model
         self.injector = injector
         self.dialect = dialect
+        # The sessions' CDP websocket (modelled backend) or their real browsers (chromium).
+        self.cdp = cdp
+        self.browsers = browsers
+        self._ticker: asyncio.Task[None] | None = None
         # Where cross-origin redirects point; listening only when a redirect may go there.
         self.other_origin = OtherOrigin(API_KEY_HEADER)
         self._keys = [k.encode("utf-8") for k in api_keys]
@@ -94,6 +116,7 @@ class SimulatorApp:
         self._sleep = sleep
         # Our own failures (uncaught exceptions turned into 500): tests assert it stays 0.
         self.server_errors: Counter[str] = Counter()
+        self._pages_served = 0
         # Serialised status bodies, reused while the model hands back the same cached view.
         self._status_cache: dict[str, tuple[object, bytes]] = {}
 
@@ -128,6 +151,14 @@ class SimulatorApp:
         r.add_get("/v1/sessions/{session_id}", self._endpoint("get_session", self._get_session))
         r.add_delete("/v1/sessions/{session_id}", self._endpoint("delete", self._delete))
         r.add_get("/v1/billing", self._endpoint("billing", self._billing))
+        # A page to navigate to, on loopback (the CDP checks' --cdp-navigate): no key, as
+        # a browser would fetch it.  Counted in counters()["cdp"]["page_served"].
+        r.add_get(PAGE_PATH, self._page)
+        if self.cdp is not None:
+            # The token in the URL is the credential: no API key on a CDP connection.
+            r.add_get(ROUTE, self.cdp.handle)
+        app.on_startup.append(self._start_ticker)
+        app.on_shutdown.append(self._shutdown)
         if self._truth:
             r.add_get("/_sim/truth", self._admin(self._get_truth))
             r.add_get("/_sim/truth/{request_id}", self._admin(self._get_request_truth))
@@ -135,7 +166,53 @@ class SimulatorApp:
             r.add_get("/_sim/faults", self._admin(self._get_faults))
             r.add_put("/_sim/faults", self._admin(self._put_faults))
             r.add_post("/_sim/foreign", self._admin(self._post_foreign))
+            r.add_get("/_sim/cdp/{session_id}", self._admin(self._get_cdp_truth))
         return app
+
+    def bound(self, url: str) -> None:
+        """The API listens at `url`: sessions' cdp_url can point at this server now."""
+        if self.cdp is not None:
+            self.cdp.bind(url)
+
+    # ------------------------------------------------------------------ background
+
+    async def _start_ticker(self, app: web.Application) -> None:
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        """Advance the model on its own while sockets or browsers hang on its events.
+
+        The model moves only when called; an expiry nobody polls for would otherwise
+        leave a session's CDP socket or browser open until the next request.  Idle (no
+        open socket, no browser) it wakes four times a second and does nothing.
+        """
+        while True:
+            watched = (self.cdp is not None and self.cdp.open_connections > 0) or (
+                self.browsers is not None and self.browsers.alive > 0
+            )
+            delay = 0.25
+            if watched:
+                now = self._clock()
+                self.model.advance(now)
+                following = self.model.next_event_time()
+                if following is not None:
+                    delay = min(0.25, max(0.002, following - now))
+            await asyncio.sleep(delay)
+
+    async def _shutdown(self, app: web.Application) -> None:
+        """Stopping: close CDP sockets and kill every browser before the loop goes."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self.cdp is not None:
+            await self.cdp.close_all()
+        if self.browsers is not None:
+            await self.browsers.close()
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        self._pages_served += 1
+        return web.Response(body=PAGE_HTML, content_type="text/html", charset="utf-8")
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -368,11 +445,27 @@ class SimulatorApp:
         counters["server_errors"] = sum(self.server_errors.values())
         counters["dialect"] = self.dialect.counters()
         counters["other_origin"] = self.other_origin.counters()
+        if self.cdp is not None:
+            counters["cdp"] = self.cdp.counters()
+        counters["pages_served"] = self._pages_served
+        if self.browsers is not None:
+            counters["browsers"] = self.browsers.counters()
         return counters
 
     async def _get_truth(self, request: web.Request) -> web.StreamResponse:
         truth = self.model.truth(self._clock())
         truth["counters"] = self._counters()
+        if self.cdp is not None:
+            truth["cdp"] = self.cdp.truth()
+        if self.browsers is not None:
+            truth["browsers"] = self.browsers.truth()
+        return _json(200, truth)
+
+    async def _get_cdp_truth(self, request: web.Request) -> web.StreamResponse:
+        session_id = request.match_info["session_id"]
+        truth = self.cdp.session_truth(session_id) if self.cdp is not None else None
+        if truth is None:
+            return _error(404, "No CDP record for this session")
         return _json(200, truth)
 
     async def _get_request_truth(self, request: web.Request) -> web.StreamResponse:
@@ -449,6 +542,20 @@ def build_app(
     model = SessionModel(profile, rng=model_rng, start_mono=clock(), start_wall=time.time())
     injector = FaultInjector(profile.faults, rng=fault_rng, time_scale=profile.time_scale)
     dialect = Dialect(profile.dialect, rng=dialect_rng, time_scale=profile.time_scale)
+    cdp = browsers = None
+    if profile.backend.kind == "chromium":
+        from bench.simulator.browsers import BrowserPool
+
+        browsers = BrowserPool(profile.backend, model, clock=clock)
+        model.add_listener(browsers)
+    elif profile.cdp.enabled:
+        # CDP latencies draw from a stream of their own, like the faults and the dialect.
+        cdp_rng = random.Random(f"cdp:{seed}") if seed is not None else random.Random()
+        cdp = CdpEndpoint(
+            profile.cdp, model, injector, rng=cdp_rng, time_scale=profile.time_scale,
+            clock=clock, sleep=asyncio.sleep,
+        )
+        model.add_listener(cdp)
     return SimulatorApp(
         model,
         injector,
@@ -457,6 +564,8 @@ def build_app(
         truth=truth,
         time_scale=profile.time_scale,
         clock=clock,
+        cdp=cdp,
+        browsers=browsers,
     )
 
 
@@ -481,6 +590,7 @@ async def start(sim: SimulatorApp, host: str, port: int) -> tuple[str, list[web.
     runners: list[web.AppRunner] = []
     try:
         url = await _listen(sim.build(), host, port, runners)
+        sim.bound(url)
         if sim.needs_other_origin:
             sim.other_origin.url = await _listen(sim.other_origin.build(), host, 0, runners)
     except BaseException:

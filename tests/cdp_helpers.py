@@ -1,0 +1,108 @@
+"""Helpers for the CDP tests: profiles in a temp folder, ready sessions, a raw CDP socket."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import websocket
+
+# Fixed CDP latencies (unscaled seconds; the `fast` profile's x0.02 makes them 50, 30,
+# 10 and 80 ms), so bounds taken from the truth can be checked against known values too.
+FIXED_CDP = """
+[cdp.handshake]
+dist = "fixed"
+value_s = 2.5
+[cdp.first_command]
+dist = "fixed"
+value_s = 1.5
+[cdp.command]
+dist = "fixed"
+value_s = 0.5
+[cdp.navigate]
+dist = "fixed"
+value_s = 4.0
+"""
+HANDSHAKE_S, FIRST_S, COMMAND_S, NAVIGATE_S = 0.05, 0.03, 0.01, 0.08
+WAIT_S = 20.0  # bound on any wait for a condition; nothing here measures by it
+
+
+def write_profile(folder: Path, name: str, text: str) -> str:
+    path = folder / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def ready_session(api: httpx.Client, session: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create a request and poll until it leaves pending/processing; its `data`."""
+    created = api.post("/v1/sessions/async", json={"session": session or {}})
+    assert created.status_code == 200, created.text
+    request_id = created.json()["data"]["request_id"]
+    end = time.monotonic() + WAIT_S
+    while True:
+        data = api.get(f"/v1/sessions/async/{request_id}/status").json()["data"]
+        if data["status"] not in ("pending", "processing"):
+            assert data["status"] == "ready", data
+            return data
+        assert time.monotonic() < end, f"{request_id} still {data['status']}"
+        time.sleep(0.005)
+
+
+def wait_until(condition: Any, what: str, limit_s: float = WAIT_S) -> Any:
+    """Poll `condition()` until it is truthy (bounded); its value."""
+    end = time.monotonic() + limit_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < end, f"not within {limit_s:g} s: {what}"
+        time.sleep(0.02)
+
+
+class RawCdp:
+    """A bare CDP socket for checking the endpoint's own answers, byte by byte."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.ws = websocket.create_connection(url, timeout=timeout, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, method: str, params: dict[str, Any] | None = None,
+             session_id: str | None = None) -> int:
+        self.next_id += 1
+        message: dict[str, Any] = {"id": self.next_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        if session_id is not None:
+            message["sessionId"] = session_id
+        self.ws.send(orjson.dumps(message).decode())
+        return self.next_id
+
+    def read(self) -> dict[str, Any]:
+        return orjson.loads(self.ws.recv())
+
+    def call(self, method: str, params: dict[str, Any] | None = None,
+             session_id: str | None = None) -> dict[str, Any]:
+        """The whole answer to one command (events before it go to self.events)."""
+        ident = self.send(method, params, session_id)
+        while True:
+            message = self.read()
+            if message.get("id") == ident:
+                return message
+            self.events.append(message)
+
+    def event(self, method: str) -> dict[str, Any]:
+        for i, message in enumerate(self.events):
+            if message["method"] == method:
+                return self.events.pop(i)
+        while True:
+            message = self.read()
+            if message.get("method") == method:
+                return message
+            self.events.append(message)
+
+    def close(self) -> None:
+        self.ws.close(timeout=1)
