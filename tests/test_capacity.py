@@ -55,10 +55,12 @@ def make_results(steps: Sequence[tuple[int, Sequence[float], Mapping[str, int]]]
 
 
 def test_failure_rate_excludes_aborted_and_counts_every_other_non_ready_outcome() -> None:
-    outcomes = dict.fromkeys(OUTCOMES, 1)  # one of each: 10 outcomes
-    assert failure_counts(outcomes) == (8, 9)  # aborted on neither side; ready decided, not failed
-    assert failure_rate(outcomes) == pytest.approx(8 / 9)
-    assert set(FAILURE_OUTCOMES) == set(OUTCOMES) - {"ready", "aborted"}
+    outcomes = dict.fromkeys(OUTCOMES, 1)  # one of each: 13 outcomes
+    # aborted and dropped on neither side (the harness cut or never started them);
+    # ready decided, not failed
+    assert failure_counts(outcomes) == (10, 11)
+    assert failure_rate(outcomes) == pytest.approx(10 / 11)
+    assert set(FAILURE_OUTCOMES) == set(OUTCOMES) - {"ready", "aborted", "dropped"}
     assert failure_rate({"aborted": 3}) is None
     assert failure_rate({"ready": 3, "aborted": 5}) == 0.0
 

@@ -253,8 +253,9 @@ def test_ready_journey_timings_samples_and_callbacks():
     assert s["ready_seen"] == [(polls[-1].received - T0) * US]
     assert set(s) == {
         "create", "poll", "release", "queued", "provisioning", "configuring", "ready",
-        "ready_seen",
+        "ready_seen", "poll_lag",
     }  # fmt: skip
+    assert s["poll_lag"] == [0.0] * 4  # every poll left exactly on schedule
     assert result.unobserved == [] and result.anomalies == 0
 
 
@@ -592,7 +593,7 @@ def test_parse_status_values():
     assert parse_status(
         orjson.dumps({"data": {"status": "processing", "progress": {"current_phase": "x"}}})
     ) == Status("processing", "x", None)
-    assert parse_status(ready("s").body) == Status("ready", "ready", "s")
+    assert parse_status(ready("s").body) == Status("ready", "ready", "s", "wss://x")
     assert parse_status(status("ready", "ready").body) == Status("ready", "ready", None)
     with pytest.raises(ProtocolViolation, match="unknown status 'running'"):
         parse_status(status("running").body)
@@ -715,7 +716,7 @@ def test_terminal_states_before_ready(state, outcome):
     h = Harness(status=[pending(), processing(), status(state)])
     result = h.run()
     assert result.outcome is outcome
-    assert set(result.samples) == {"create", "poll"}
+    assert set(result.samples) == {"create", "poll", "poll_lag"}
     assert len(result.samples["poll"]) == 3
     assert h.transport.of("release") == []
     assert h.events == [("request", "req-1")]
@@ -732,7 +733,9 @@ def test_abort_mid_polling_reports_what_was_measured():
         h.journey.run()
     result = h.journey.abort()
     assert result.outcome is Outcome.ABORTED
-    assert result.samples == {"create": [LAT * US], "poll": [LAT * US] * 2}
+    assert result.samples == {
+        "create": [LAT * US], "poll": [LAT * US] * 2, "poll_lag": [0.0, 0.0]
+    }
     assert h.journey.request_id == "req-1"
     assert h.events == [("request", "req-1")]
 
@@ -804,3 +807,91 @@ def test_create_body_shapes(config, expected):
 def test_parse_retry_after(value, expected):
     now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
     assert parse_retry_after(value, now_wall=lambda: now) == expected
+
+
+# --- the generator watching itself: poll lag ------------------------------------------------
+
+
+class LateClock(Clock):
+    """A clock whose sleeps overshoot by `late` seconds, as a starved event loop's do."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds + self.late)
+
+
+def test_a_poll_sent_late_records_its_lateness():
+    # Issue 11 (2): nothing recorded how late a poll was sent against its schedule.
+    h = Harness(status=[pending(), processing(), ready()])
+    late = 0.0078125  # exact in binary
+    h.clock = LateClock(late)
+    h.transport.clock = h.clock
+    h.journey.clock, h.journey.sleep = h.clock, h.clock.sleep
+    result = h.run()
+    assert result.samples["poll_lag"] == [late * US] * 3
+
+
+# --- is ready usable? the connect check ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeCdp:
+    ok: bool
+    stage: str = ""
+    error: str | None = None
+    first_command: float | None = None
+    connect_s: float | None = None
+    first_command_s: float | None = None
+    navigate_s: float | None = None
+
+
+def with_check(result: FakeCdp, **kwargs: Any) -> Harness:
+    h = Harness(status=[ready()], **kwargs)
+    h.seen: list[str] = []
+
+    def check(url: str) -> FakeCdp:
+        h.seen.append(url)
+        return result
+
+    h.journey.connect_check = check
+    return h
+
+
+def test_a_usable_session_records_connect_first_command_and_navigate():
+    h = with_check(FakeCdp(True, connect_s=0.125, first_command_s=0.03125, navigate_s=0.25,
+                           first_command=1.0))  # fmt: skip
+    result = h.run()
+    assert result.outcome is Outcome.READY and h.seen == ["wss://x"]
+    assert result.samples["connect"] == [0.125 * US]
+    assert result.samples["first_command"] == [0.03125 * US]
+    assert result.samples["navigate"] == [0.25 * US]
+    assert result.cdp_error is None and h.journey.released
+
+
+@pytest.mark.parametrize(
+    ("cdp", "outcome", "cause"),
+    [
+        (FakeCdp(False, "connect", "refused"), Outcome.CONNECT_ERROR, "connect: refused"),
+        (FakeCdp(False, "Browser.getVersion", "closed", connect_s=0.1),
+         Outcome.CONNECT_ERROR, "Browser.getVersion: closed"),
+        (FakeCdp(False, "Page.navigate", "navigate_failed", first_command=1.0, connect_s=0.1,
+                 first_command_s=0.02), Outcome.NAVIGATE_ERROR, "Page.navigate: navigate_failed"),
+    ],
+)  # fmt: skip
+def test_an_unusable_session_is_its_own_outcome_and_is_still_ended(cdp, outcome, cause):
+    h = with_check(cdp)
+    result = h.run()
+    assert result.outcome is outcome and result.cdp_error == cause
+    # It reached ready: its phases and ready time describe provisioning all the same.
+    assert "ready" in result.samples and "queued" in result.samples
+    assert h.journey.released  # the session it made is ended whatever the check said
+
+
+def test_a_ready_session_without_a_cdp_url_cannot_be_connected_to():
+    h = Harness(status=[status("ready", "ready", session={"session_id": "s"})])
+    h.journey.connect_check = lambda url: pytest.fail("no URL to connect to")
+    result = h.run()
+    assert result.outcome is Outcome.CONNECT_ERROR and result.cdp_error == "connect: no_cdp_url"

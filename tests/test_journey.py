@@ -318,7 +318,8 @@ def test_classify(statuses, expected):
 def test_outcome_names():
     assert OUTCOMES == (
         "ready", "failed", "cancelled", "completed_before_ready", "timeout", "create_rejected",
-        "create_error", "poll_error", "protocol_error", "aborted",
+        "create_error", "poll_error", "protocol_error", "connect_error", "navigate_error",
+        "aborted", "dropped",
     )  # fmt: skip
 
 

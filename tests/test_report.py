@@ -36,7 +36,7 @@ GOLDEN = FIXTURES / "sim-fast-ladder.golden.md"
 REGENERATE = os.environ.get("BENCH_REGENERATE_GOLDEN") == "1"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PLOT_NAMES = ("ready_percentiles", "phases", "failures", "throughput", "distribution", "calls",
-              "timeline")
+              "timeline", "generator", "connect")
 HOSTILE = '<script>alert("x")</script>'
 
 RUN: dict[str, Any] = {

@@ -103,6 +103,9 @@ def make_recorder() -> Recorder:
                     provisioning=[ready * 0.5],
                     configuring=[ready * 0.25],
                     unknown=[ready * 0.05],
+                    connect=[150_000.0 + k], first_command=[20_000.0 + k],
+                    navigate=[300_000.0 + k], poll_lag=[100.0 + k, 200.0 + k],
+                    start_lag=[50.0 + k], loop_lag=[1_000.0 + k], cpu=[250_000.0 + k],
                     ready=[ready],
                     ready_seen=[ready + 120_000.0],
                     poll=[3_000.0 + k, 3_500.0 + k, 4_000.0 + k],
@@ -183,7 +186,7 @@ def test_document_layout():
     rec = make_recorder()
     doc = make_document(rec)
     assert doc["format"] == FORMAT == "async-session-bench/results"
-    assert doc["version"] == VERSION == 2
+    assert doc["version"] == VERSION == 3
     assert doc["timeline"] == {"interval_s": None, "samples": []}
     assert doc["histogram"] == {
         "unit": "us",
@@ -210,6 +213,7 @@ def test_document_layout():
                 "rejections",
                 "unobserved",
                 "out_of_range",
+                "cdp_errors",
                 "anomalies",
                 "release_errors",
                 "histograms",
@@ -320,7 +324,9 @@ def test_round_trip_keeps_every_percentile(tmp_path):
     write_results(path, make_document(rec))
     loaded = load_results(path)
     assert loaded.path == path and loaded.source_version == VERSION
-    assert loaded.run == RUN and loaded.config == CONFIG and loaded.cleanup == CLEANUP
+    # Config keys the caller left out (model, cdp) are written as null.
+    assert loaded.run == RUN and loaded.cleanup == CLEANUP
+    assert loaded.config == {**CONFIG, "model": None, "cdp": None}
     for index, step in rec.steps.items():
         for part_name in ("measured", "warmup"):
             part = step.part(part_name == "warmup")
@@ -631,7 +637,7 @@ def test_newer_version_is_refused_with_the_upgrade_hint(tmp_path):
     with pytest.raises(ResultsError) as info:
         load_results(path)
     assert str(info.value) == (
-        f"results file {path} was written by a newer harness (format version 99 > 2); "
+        f"results file {path} was written by a newer harness (format version 99 > 3); "
         "upgrade async-session-bench"
     )
 
@@ -723,6 +729,20 @@ def test_golden_v2_fixture_keeps_its_timeline():
     assert loaded.document["timeline"] == SMALL_TIMELINE
 
 
+def test_golden_v2_fixture_migrates_as_a_closed_model_run_without_checks():
+    loaded = load_results(FIXTURES / "v2-small.json")
+    assert loaded.document["version"] == VERSION
+    assert loaded.config["model"] == {
+        "kind": "closed", "arrivals": None, "max_in_flight": None, "arrival_rates": None
+    }  # fmt: skip
+    assert loaded.config["cdp"] is None
+    for step in loaded.steps:
+        assert step["arrival_rate"] is None and step["generator"] is None
+        assert step["measured"]["cdp_errors"] == {} == step["warmup"]["cdp_errors"]
+    current = load_results(FIXTURES / "v3-small.json")
+    assert recorder_from_document(loaded).to_wire() == recorder_from_document(current).to_wire()
+
+
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
@@ -745,7 +765,7 @@ def test_bad_timeline_is_refused(tmp_path, mutate, needle):
 
 def test_writer_output_is_pinned():
     """If this fails on purpose: bump VERSION, keep the old golden file, add a new one."""
-    assert dumps(make_small_document()) == (FIXTURES / "v2-small.json").read_bytes()
+    assert dumps(make_small_document()) == (FIXTURES / "v3-small.json").read_bytes()
 
 
 # --- fuzz ---------------------------------------------------------------------------
@@ -850,9 +870,9 @@ def test_fuzz_histogram_bytes(seed, _path):
 def regenerate_fixtures() -> None:
     """Create the fixtures that do not exist yet (never overwrite a golden file)."""
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    v2 = FIXTURES / "v2-small.json"
-    if not v2.exists():
-        write_results(v2, make_small_document())
+    v3 = FIXTURES / "v3-small.json"
+    if not v3.exists():
+        write_results(v3, make_small_document())
     v1 = FIXTURES / "v1-small.json"
     v0 = FIXTURES / "v0-prerelease.json"
     if not v0.exists():

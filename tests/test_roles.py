@@ -175,6 +175,8 @@ def test_start_splits_the_session_quota_between_the_workers():
     assert [(k, d["quota"], c) for k, d, c in runner.sent] == [
         (MSG_SETUP, 4, "a"), (MSG_SETUP, 3, "b"), (MSG_SETUP, 3, "c"),
     ]  # fmt: skip
+    # ...and the open model's arrivals: worker i of 3 takes i, i+3, i+6, ...
+    assert [d["share"] for _, d, _ in runner.sent] == [[0, 3], [1, 3], [2, 3]]
     assert fleet.size() == 3
     fleet.enter_step(2)
     fleet.drain()
@@ -243,7 +245,8 @@ def test_a_late_worker_is_set_up_on_the_current_step(cap, quota):
     runner.clients["late"] = Client("late")
     fleet.maintain({"run_id": "r"}, 3, draining=False)
     assert runner.sent[-2:] == [
-        (MSG_SETUP, {"run_id": "r", "quota": quota}, "late"), (MSG_STEP, {"index": 3}, "late"),
+        (MSG_SETUP, {"run_id": "r", "quota": quota, "share": None}, "late"),
+        (MSG_STEP, {"index": 3}, "late"),
     ]  # fmt: skip
     assert fleet.size() == 2
     sent = len(runner.sent)

@@ -77,7 +77,7 @@ LADDER = results_of(
 
 def test_the_example_file_parses():
     thresholds = load_thresholds(ROOT / "thresholds.example.toml")
-    assert len(thresholds.latency) == 3 and len(thresholds.failure_rate) == 3
+    assert len(thresholds.latency) == 4 and len(thresholds.failure_rate) == 3  # poll_lag too
     assert thresholds.slo is not None and thresholds.slo.ready_limit_s == 4.0
 
 
@@ -274,3 +274,12 @@ def test_margin_text_keeps_small_and_large_relative_margins_readable():
     assert tiny.margin_text() == "headroom 5 ms (0.125 % of the limit)"  # read "0 %" before
     huge = Check("ready p95 <= 1 ms", "overall", False, 12.346, 0.001, "s", 0.001 - 12.346)
     assert huge.margin_text() == "over by 12.35 s (+1234500 %)"
+
+
+def test_the_generator_lag_gate_reads_the_poll_lag_metric():
+    # Issue 11 (2): bench run's thresholds can gate on the generator's own lateness.
+    thresholds = parse_thresholds(
+        '[[latency]]\nmetric = "poll_lag"\npercentile = 99\nmax = "25ms"\nscope = "each-step"\n'
+    )
+    (limit,) = thresholds.latency
+    assert limit.metric == "poll_lag" and limit.max_us == 25_000

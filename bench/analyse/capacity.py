@@ -38,7 +38,7 @@ from typing import Any
 from bench.analyse.stats import Buckets, quantile
 from bench.core.outcomes import FAILURE_OUTCOMES, failure_counts, failure_rate
 from bench.core.text import percent, quantile_name
-from bench.record.results import Results
+from bench.record.results import Results, step_level
 
 # Defaults for `bench report` (and anyone else without an opinion): p95 ready within
 # 5 s and at most 1 % of requests failing.  The provider's measured ready times are
@@ -85,7 +85,7 @@ class StepVerdict:
     """One step judged against the SLO."""
 
     index: int
-    target: int
+    target: float  # the step's level: target concurrency, or arrival rate (open model)
     achieved: float
     decided: int
     failures: int
@@ -102,12 +102,18 @@ class Capacity:
     """The SLO verdict for a run: capacity plus each step's detail."""
 
     slo: SLO
-    concurrency: int | None
+    # the capacity: the highest level (concurrency, or arrival rate in the open model)
+    level: float | None
     steps: tuple[StepVerdict, ...]
     # the highest level where every evaluated step passes, contiguous or not
-    highest_passing: int | None
+    highest_passing: float | None
     # the lowest level with a failing step (None if none fails)
-    first_failure: int | None
+    first_failure: float | None
+
+    @property
+    def concurrency(self) -> float | None:
+        """The capacity's level under the closed model's name (concurrent journeys)."""
+        return self.level
 
 
 def judge_step(
@@ -115,6 +121,8 @@ def judge_step(
 ) -> StepVerdict:
     """Judge one results-file step; `ready` holds its measured ready-time buckets (us)."""
     failures, decided = failure_counts(step["measured"]["outcomes"])
+    dropped = int(step["measured"]["outcomes"].get("dropped", 0))
+    offered = decided + dropped
     samples = ready.total if ready is not None else 0
     q_us = quantile(ready, slo.ready_quantile) if ready is not None and samples else None
     q_s = None if q_us is None else q_us / 1e6
@@ -134,13 +142,19 @@ def judge_step(
             problems.append(
                 f"failure rate {percent(rate, 4)} > {percent(slo.failure_rate_limit, 4)}"
             )
+        # Open model: arrivals the harness's cap turned away were never offered to the
+        # target; past the failure limit the step cannot vouch for this rate.
+        if offered and dropped / offered > slo.failure_rate_limit:
+            problems.append(
+                f"{percent(dropped / offered, 4)} of arrivals dropped (--max-in-flight full)"
+            )
         passes = not problems
         reason = "; ".join(problems) if problems else (
             f"{label} ready {q_s:.3g} s, failure rate {percent(rate, 4)}"
         )
     return StepVerdict(
         index=step["index"],
-        target=step["target_concurrency"],
+        target=step_level(step),
         achieved=float(step["achieved_concurrency"]),
         decided=decided,
         failures=failures,
@@ -154,13 +168,13 @@ def judge_step(
 
 def capacity_from_verdicts(verdicts: Sequence[StepVerdict], slo: SLO) -> Capacity:
     """Capacity from per-step verdicts (pure; see the module docstring)."""
-    by_level: dict[int, list[bool]] = {}
+    by_level: dict[float, list[bool]] = {}
     for v in verdicts:
         if v.passes is not None:
             by_level.setdefault(v.target, []).append(v.passes)
     level_ok = {level: all(oks) for level, oks in sorted(by_level.items())}
-    capacity: int | None = None
-    first_failure: int | None = None
+    capacity: float | None = None
+    first_failure: float | None = None
     for level, ok in level_ok.items():  # ascending
         if not ok:
             first_failure = level
@@ -169,7 +183,7 @@ def capacity_from_verdicts(verdicts: Sequence[StepVerdict], slo: SLO) -> Capacit
     passing = [level for level, ok in level_ok.items() if ok]
     return Capacity(
         slo=slo,
-        concurrency=capacity,
+        level=capacity,
         steps=tuple(verdicts),
         highest_passing=max(passing) if passing else None,
         first_failure=first_failure,
@@ -191,8 +205,8 @@ def capacity_at_slo(results: Results, slo: SLO | None = None) -> Capacity:
 
 
 def knee_from_medians(
-    medians: Mapping[int, float], factor: float = DEFAULT_KNEE_FACTOR
-) -> int | None:
+    medians: Mapping[float, float], factor: float = DEFAULT_KNEE_FACTOR
+) -> float | None:
     """The lowest level whose median exceeds `factor` x the lowest level's median."""
     if factor <= 1:
         raise ValueError(f"knee factor must be > 1, got {factor}")
@@ -206,20 +220,20 @@ def knee_from_medians(
     return None
 
 
-def ready_medians(results: Results) -> dict[int, float]:
-    """Median ready time (us) per target concurrency, steps of one level merged."""
+def ready_medians(results: Results) -> dict[float, float]:
+    """Median ready time (us) per level (concurrency or arrival rate), steps of one merged."""
     from bench.record.recorder import new_histogram
 
-    merged: dict[int, Any] = {}
+    merged: dict[float, Any] = {}
     for step in results.steps:
         hist = results.histogram(step["index"], "ready")
         if hist is None or hist.get_total_count() == 0:
             continue
-        level = step["target_concurrency"]
+        level = step_level(step)
         if level not in merged:
             merged[level] = new_histogram()
         merged[level].add(hist)
-    out: dict[int, float] = {}
+    out: dict[float, float] = {}
     for level, hist in merged.items():
         value = quantile(hist, 0.5)
         if value is not None:
@@ -227,7 +241,7 @@ def ready_medians(results: Results) -> dict[int, float]:
     return out
 
 
-def knee(results: Results, factor: float = DEFAULT_KNEE_FACTOR) -> int | None:
+def knee(results: Results, factor: float = DEFAULT_KNEE_FACTOR) -> float | None:
     """Where ready latency starts to bend: see the module docstring."""
     return knee_from_medians(ready_medians(results), factor)
 

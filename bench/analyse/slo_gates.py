@@ -51,7 +51,7 @@ from bench.core.durations import DurationError, parse_duration
 from bench.core.journey import METRICS
 from bench.core.outcomes import FAILURE_OUTCOMES, failure_counts
 from bench.record.recorder import new_histogram
-from bench.record.results import Results
+from bench.record.results import Results, is_open_model, step_level
 from bench.record.userfiles import read_text, type_name
 
 SCOPES = ("each-step", "overall")
@@ -76,7 +76,7 @@ class Range:
     min_concurrency: int | None = None
     max_concurrency: int | None = None
 
-    def holds(self, target: int) -> bool:
+    def holds(self, target: float) -> bool:
         low = self.min_concurrency is None or target >= self.min_concurrency
         high = self.max_concurrency is None or target <= self.max_concurrency
         return low and high
@@ -400,7 +400,8 @@ class Evaluation:
 
 
 def _steps_in(results: Results, steps: Range) -> list[Mapping[str, Any]]:
-    return [s for s in results.steps if steps.holds(int(s["target_concurrency"]))]
+    # An open-model run's steps are matched by arrival rate: its level (see step_level).
+    return [s for s in results.steps if steps.holds(step_level(s))]
 
 
 def _where_step(step: Mapping[str, Any]) -> str:
@@ -473,7 +474,8 @@ def _evaluate_capacity(limit: CapacityLimit, results: Results) -> Check:
         failing = next((v for v in capacity.steps if v.passes is False), None)
         note = "no level meets the SLO"
         if failing is not None:
-            note += f" (concurrency {failing.target}: {failing.reason})"
+            level = "arrival rate" if is_open_model(results.config) else "concurrency"
+            note += f" ({level} {failing.target:g}: {failing.reason})"
         return Check(limit.label, "ladder", False, None, float(limit.min_concurrency), "",
                      None, note=note)  # fmt: skip
     margin = float(observed - limit.min_concurrency)

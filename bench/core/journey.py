@@ -38,6 +38,17 @@ METRICS: tuple[str, ...] = (
     "ready_seen",
     "poll",
     "release",
+    # --cdp-check: websocket open; Browser.getVersion's round trip; createTarget to load
+    "connect",
+    "first_command",
+    "navigate",
+    # the load generator watching itself: how late each poll was sent against its
+    # schedule, how late an open-model journey started, how late the event loop woke
+    # (blocking), and the process's CPU microseconds per wall second
+    "poll_lag",
+    "start_lag",
+    "loop_lag",
+    "cpu",
 )
 
 _US = 1_000_000.0
@@ -95,6 +106,8 @@ class JourneyResult:
     anomalies: int = 0
     # the DELETE did not answer 2xx: the session may be alive; the clean-up sweep retries
     release_failed: bool = False
+    # why the connect check failed ("stage: kind", e.g. "connect: refused"), if it did
+    cdp_error: str | None = None
 
 
 def _boundary(before: Call, after: Call) -> Estimate:

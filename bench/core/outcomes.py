@@ -1,7 +1,8 @@
 """Journey outcomes and which of them are failures: one definition for every layer.
 
-A journey is *decided* when it has any outcome but ``aborted`` (an aborted journey
-was cut short by the test stopping and says nothing about the target).  *Failed* is
+A journey is *decided* when it has any outcome but ``aborted`` or ``dropped`` (an
+aborted journey was cut short by the test stopping, a dropped one never started:
+neither says anything about the target).  *Failed* is
 every decided outcome that is not ``ready``: a client asking for a session got none.
 """
 
@@ -23,13 +24,19 @@ class Outcome(enum.StrEnum):
     CREATE_ERROR = "create_error"
     POLL_ERROR = "poll_error"
     PROTOCOL_ERROR = "protocol_error"
+    CONNECT_ERROR = "connect_error"  # ready, but its cdp_url could not be used (--cdp-check)
+    NAVIGATE_ERROR = "navigate_error"  # connected, but the page did not load (--cdp-navigate)
     ABORTED = "aborted"
+    DROPPED = "dropped"  # open model: the arrival found --max-in-flight journeys in flight
 
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 
 
-NOT_DECIDED = ("aborted",)
+# Outcomes that say nothing of the target: the harness cut the journey (aborted) or
+# never started it because its own cap was full (dropped, judged on its own: see
+# bench.analyse.capacity).
+NOT_DECIDED = ("aborted", "dropped")
 FAILURE_OUTCOMES: tuple[str, ...] = tuple(
     o for o in OUTCOMES if o != "ready" and o not in NOT_DECIDED
 )

@@ -91,6 +91,7 @@ class Status:
     status: str
     phase: str | None  # None when the answer carries no progress
     session_id: str | None  # None until the session row exists (the spec: absent until then)
+    cdp_url: str | None = None  # where the session is connected to (a secret may ride in it)
 
 
 def parse_status(body: bytes) -> Status:
@@ -111,7 +112,8 @@ def parse_status(body: bytes) -> Status:
     session_id = session.get("session_id")
     if not isinstance(session_id, str) or not session_id:
         raise ProtocolViolation("session without a session_id")
-    return Status(status, phase, session_id)
+    cdp_url = session.get("cdp_url")
+    return Status(status, phase, session_id, cdp_url if isinstance(cdp_url, str) else None)
 
 
 def error_message(body: bytes, limit: int = 120) -> str:

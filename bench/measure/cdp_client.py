@@ -287,6 +287,7 @@ def connect_check(
     insecure: bool = False,
     ca_bundle: str | None = None,
     headers: Mapping[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> CdpResult:
     """Open `cdp_url`, time the first command and (with navigate_url) a navigation.
 
@@ -326,7 +327,10 @@ def connect_check(
         return result(_Failure(BAD_URL, f"not a ws:// or wss:// URL: {redact_url(cdp_url)}"))
 
     deadline = started + timeout
-    sslopt = {"context": _context(insecure, ca_bundle)} if parts.scheme == "wss" else None
+    # The harness passes its own context (bench.measure.tls: the run's --insecure /
+    # --ca-bundle), so the check trusts exactly what the API calls trust.
+    context = ssl_context or _context(insecure, ca_bundle)
+    sslopt = {"context": context} if parts.scheme == "wss" else None
     ws = websocket.WebSocket(sslopt=sslopt, enable_multithread=False)
     conn = _Connection(ws, clock, deadline)
     failure: _Failure | None = None

@@ -46,6 +46,11 @@ log = logging.getLogger("bench")
 
 MAX_PAGES = 1000  # a listing longer than this is not believed complete
 PARALLEL = 8  # concurrent calls of one clean-up pass
+# Unusable answers (malformed, refused, still failing after retries) before a request
+# stops being polled: as good as forgotten, it is left to the tag sweep, which finds
+# its session (if any) by tag; without this a broken status endpoint held the
+# clean-up for its whole deadline.
+MAX_STRIKES = 5
 
 Parallel = Callable[[Iterable[Callable[[], None]]], None]
 
@@ -74,6 +79,8 @@ class Orphans:
     # creates whose answer was lost (network error, gateway 502 / 504, unreadable 2xx):
     # no request id at all, so again only a listing can tell
     lost_creates: int = 0
+    # request_id -> unusable answers so far (see MAX_STRIKES)
+    strikes: dict[str, int] = field(default_factory=dict)
 
     def request(self, request_id: str) -> None:
         self.open.setdefault(request_id, None)
@@ -84,6 +91,13 @@ class Orphans:
     def closed(self, request_id: str) -> None:
         self.open.pop(request_id, None)
         self.lost.discard(request_id)
+        self.strikes.pop(request_id, None)
+
+    def strike(self, request_id: str) -> None:
+        """One more unusable answer; past MAX_STRIKES the request is left to the sweep."""
+        self.strikes[request_id] = self.strikes.get(request_id, 0) + 1
+        if self.strikes[request_id] >= MAX_STRIKES and self.open.get(request_id) is None:
+            self.lose(request_id)
 
     def lose(self, request_id: str) -> None:
         self.open.pop(request_id, None)
@@ -150,10 +164,12 @@ class Cleaner:
                 orphans.lose(request_id)  # forgotten: only a listing can find its session
                 return False
             if reply.status != 200:
+                orphans.strike(request_id)
                 return False  # try again later
             try:
                 answer = parse_status(reply.body)
             except ProtocolViolation:
+                orphans.strike(request_id)
                 return False
             if answer.status in ("failed", "cancelled"):
                 orphans.closed(request_id)  # no session was produced
@@ -167,6 +183,9 @@ class Cleaner:
         if self.end_session(session_id, deadline):
             orphans.closed(request_id)
             return True
+        # A session that will not end stays open (named in the report); it is tried
+        # again at the sweep, not on every pass.
+        orphans.strike(request_id)
         return False
 
     def resolve(
@@ -193,12 +212,17 @@ class Cleaner:
 
             return run
 
-        queue: deque[str] = deque(r for r in orphans.open if only is None or r in only)
+        def wanted(request_id: str) -> bool:
+            return (only is None or request_id in only) and orphans.strikes.get(
+                request_id, 0
+            ) < MAX_STRIKES
+
+        queue: deque[str] = deque(r for r in orphans.open if wanted(r))
         while queue and self.clock() < deadline:
             batch = list(queue)
             queue.clear()
             self.parallel(task(r) for r in batch)
-            queue.extend(r for r in batch if r in orphans.open)
+            queue.extend(r for r in batch if r in orphans.open and wanted(r))
             if queue:
                 self.sleep(min(poll_interval, max(0.0, deadline - self.clock())))
         return sum(ended)

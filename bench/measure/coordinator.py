@@ -120,7 +120,20 @@ class Coordinator:
             "journey_log": config.journey_log,
             "create_body": create_body(config.session_config, f"bench-run-{run_id}"),
             "tls": config.tls.to_wire(),
+            "open": None
+            if config.open_model is None
+            else {"rates": list(config.open_model.rates), "arrivals": config.open_model.arrivals},
+            "cdp": None
+            if config.cdp is None
+            else {"navigate": self._navigate_url(), "timeout": config.cdp.timeout},
         }
+
+    def _navigate_url(self) -> str | None:
+        """--cdp-navigate's URL; a path is taken from the target host (the simulator's page)."""
+        navigate = self.config.cdp.navigate if self.config.cdp else None
+        if navigate and navigate.startswith("/"):
+            return (self.environment.host or "").rstrip("/") + navigate
+        return navigate
 
     def enter_step(self, index: int, target: int) -> None:
         """Called by the shape when a ladder step begins."""
@@ -128,8 +141,11 @@ class Coordinator:
         now = time.monotonic()
         if self.run.steps:
             self.run.steps[-1].ended = now
-        self.run.steps.append(StepMark(index, target, now))
-        log.info("ladder step %d: %d concurrent journeys", index + 1, target)
+        model = self.config.open_model
+        rate = model.rates[index] if model is not None else None
+        mark = StepMark(index, target, now, arrival_rate=rate)
+        self.run.steps.append(mark)
+        log.info("ladder step %d: %s", index + 1, mark.describe())
         self.fleet.enter_step(index)
 
     def begin_drain(self) -> None:
@@ -212,6 +228,9 @@ class Coordinator:
             in_flight=self.fleet.in_flight(),
             totals=self._totals(),
             draining=self.state.draining,
+            load=None if step is None or step.arrival_rate is None else (
+                f"{step.arrival_rate:g} sessions/s"
+            ),
         )
 
     # --- the end -----------------------------------------------------------------------------

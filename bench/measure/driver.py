@@ -56,6 +56,12 @@ class JourneySettings:
     create_body: bytes
 
 
+# The connect check after ready (--cdp-check): cdp_url -> a bench.measure.cdp_client
+# CdpResult.  Injected, so the driver stays free of sockets and is tested with fakes.
+ConnectCheck = Callable[[str], Any]
+_US = 1_000_000.0
+
+
 def create_body(session_config: Mapping[str, Any], run_tag: str) -> bytes:
     """The create request body: the user's configuration plus the run's tag on the session."""
     body = dict(session_config)
@@ -87,6 +93,7 @@ class Journey:
     on_session: Callable[[str], None] = lambda session_id: None
     on_released: Callable[[str], None] = lambda session_id: None
     wall: Callable[[], float] = time.time  # for a Retry-After given as an HTTP-date
+    connect_check: ConnectCheck | None = None  # after ready, before the hold and release
 
     create_call: Call | None = None
     request_id: str | None = None
@@ -96,8 +103,11 @@ class Journey:
     fate: str = UNKNOWN  # of the create: ACCEPTED, REFUSED or UNKNOWN
     refusal: str | None = None  # set when the provider refused in a way that ends the run
     pause_s: float = 0.0  # how long the user should wait before its next journey
+    cdp_url: str | None = None
+    cdp: Any = None  # the connect check's CdpResult
     observations: list[Observation] = field(default_factory=list)
     poll_calls: list[Call] = field(default_factory=list)
+    poll_lags: list[float] = field(default_factory=list)  # send - schedule, per poll (s)
     release_call: Call | None = None
 
     def _timed(self, call: Callable[[], Reply]) -> tuple[Reply, Call]:
@@ -106,15 +116,29 @@ class Journey:
         return reply, Call(sent, self.clock())
 
     def _finish(self, outcome: Outcome, http_status: int | None = None) -> JourneyResult:
+        # A journey whose session was ready but not usable still reached ready: its
+        # phases and ready time describe provisioning like any other ready journey's.
+        reached_ready = outcome in (Outcome.CONNECT_ERROR, Outcome.NAVIGATE_ERROR)
         result = summarise(
             create=self.create_call,
-            outcome=outcome,
+            outcome=Outcome.READY if reached_ready else outcome,
             observations=self.observations,
             poll_calls=self.poll_calls,
             release=self.release_call,
             http_status=http_status,
         )
+        result.outcome = outcome
         result.release_failed = self.release_failed
+        if self.poll_lags:
+            result.samples["poll_lag"] = [lag * _US for lag in self.poll_lags]
+        cdp = self.cdp
+        if cdp is not None:
+            for metric in ("connect", "first_command", "navigate"):
+                seconds = getattr(cdp, f"{metric}_s")
+                if seconds is not None:
+                    result.samples[metric] = [seconds * _US]
+            if not cdp.ok:
+                result.cdp_error = f"{cdp.stage}: {cdp.error}"
         return result
 
     def abort(self) -> JourneyResult:
@@ -152,8 +176,22 @@ class Journey:
         outcome = self._poll(call)
         if outcome is not Outcome.READY:
             return self._finish(outcome)
+        if self.connect_check is not None:
+            outcome = self._check()
         self._release()
-        return self._finish(Outcome.READY)
+        return self._finish(outcome)
+
+    def _check(self) -> Outcome:
+        """Is `ready` usable?  Open the cdp_url, one command, maybe a navigation."""
+        assert self.connect_check is not None
+        if not self.cdp_url:
+            self.cdp = _NoUrl()
+            return Outcome.CONNECT_ERROR
+        self.cdp = result = self.connect_check(self.cdp_url)
+        if result.ok:
+            return Outcome.READY
+        navigating = result.first_command is not None
+        return Outcome.NAVIGATE_ERROR if navigating else Outcome.CONNECT_ERROR
 
     def _poll(self, create: Call) -> Outcome:
         settings = self.settings
@@ -171,9 +209,13 @@ class Journey:
                 # Status ready but the session never appeared: the spec's "absent until
                 # the row exists" waited out in full, then a broken promise.
                 return Outcome.PROTOCOL_ERROR if ready_without_session else Outcome.TIMEOUT
+            scheduled = next_send
             if next_send > now:
                 self.sleep(next_send - now)
             reply, call = self._timed(lambda: self.transport.status(self.request_id or ""))
+            # How late the poll left against its schedule: a starved generator turns its
+            # own lateness into the target's latency (coordinated omission) unless seen.
+            self.poll_lags.append(max(0.0, call.sent - scheduled))
             # Fixed-rate polling from each send keeps the observation gaps at one
             # interval, which is what bounds the phase-boundary uncertainty.
             next_send = max(call.sent + settings.poll_interval, call.received)
@@ -196,6 +238,7 @@ class Journey:
                         ready_without_session = True
                         continue
                     self.session_id = answer.session_id
+                    self.cdp_url = answer.cdp_url
                     self.on_session(answer.session_id or "")
                     return Outcome.READY
                 if answer.status in ("failed", "cancelled", "completed"):
@@ -255,6 +298,19 @@ class Journey:
                 return
             wait = backoff(attempt, settings.poll_interval, RELEASE_MAX_WAIT, self.rng)
             self.sleep(max(wait, hinted) if hinted is not None else wait)
+
+
+@dataclass(frozen=True)
+class _NoUrl:
+    """A ready session without a cdp_url: nothing to connect to."""
+
+    ok: bool = False
+    stage: str = "connect"
+    error: str = "no_cdp_url"
+    first_command: float | None = None
+    connect_s: float | None = None
+    first_command_s: float | None = None
+    navigate_s: float | None = None
 
 
 __all__ = [

@@ -65,7 +65,7 @@ class LocalFleet:
         return self.load.recorder
 
     def start(self, setup: dict[str, Any], max_sessions: int | None) -> None:
-        self.load.setup({**setup, "quota": max_sessions})
+        self.load.setup({**setup, "quota": max_sessions, "share": [0, 1]})
 
     def enter_step(self, index: int) -> None:
         self.load.switch_step(index)
@@ -147,8 +147,11 @@ class RemoteFleet:
         self.max_sessions = max_sessions
         workers = sorted(self.runner.clients.keys())
         self.workers = set(workers)
-        for client_id, quota in zip(workers, split_quota(max_sessions, len(workers)), strict=True):
-            self.runner.send_message(MSG_SETUP, {**setup, "quota": quota}, client_id=client_id)
+        # Worker i of n takes the open model's arrivals i, i+n, ...: the rate split exactly.
+        quotas = split_quota(max_sessions, len(workers))
+        for i, (client_id, quota) in enumerate(zip(workers, quotas, strict=True)):
+            message = {**setup, "quota": quota, "share": [i, len(workers)]}
+            self.runner.send_message(MSG_SETUP, message, client_id=client_id)
 
     def enter_step(self, index: int) -> None:
         self.runner.send_message(MSG_STEP, {"index": index})
@@ -172,7 +175,10 @@ class RemoteFleet:
             return
         quota = None if self.max_sessions is None else 0
         for client_id in late:
-            self.runner.send_message(MSG_SETUP, {**setup, "quota": quota}, client_id=client_id)
+            # The open model's rate was split among the workers present at the start: a
+            # late one takes no arrivals (share None), as it takes no session quota.
+            message = {**setup, "quota": quota, "share": None}
+            self.runner.send_message(MSG_SETUP, message, client_id=client_id)
             if step is not None:
                 self.runner.send_message(MSG_STEP, {"index": step}, client_id=client_id)
             self.workers.add(client_id)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from bench.core.arrivals import CONSTANT, KINDS, ArrivalError, parse_rates
 from bench.core.durations import DurationError, parse_duration
 from bench.core.ladder import Ladder, LadderError, parse_ladder
 from bench.measure.tls import Tls, check_ca_pem
@@ -50,6 +51,29 @@ def check_run_id(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class OpenModel:
+    """--arrival-rate: journeys start on schedule, at most max_in_flight at a time."""
+
+    rates: tuple[float, ...]
+    arrivals: str
+    max_in_flight: int
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "kind": "open", "arrivals": self.arrivals, "max_in_flight": self.max_in_flight,
+            "arrival_rates": list(self.rates),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CdpCheck:
+    """--cdp-check / --cdp-navigate: after ready, is the session usable over CDP?"""
+
+    navigate: str | None  # a URL, or a path taken from the target host
+    timeout: float
+
+
+@dataclass(frozen=True)
 class HarnessConfig:
     host: str | None  # None: start the embedded simulator
     poll_interval: float
@@ -70,6 +94,8 @@ class HarnessConfig:
     report: bool = True  # build the report into the results folder at the end
     tls: Tls = field(default_factory=Tls)
     ca_bundle: str | None = None  # where tls.ca_pem came from (for the results)
+    open_model: OpenModel | None = None  # None: the closed model (--ladder's users)
+    cdp: CdpCheck | None = None  # None: no connect check after ready
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -192,6 +218,29 @@ def proxy_for(host: str, environ: Mapping[str, str]) -> str | None:
     return proxy
 
 
+def _open_model(options: Any) -> OpenModel | None:
+    text = str(getattr(options, "arrival_rate", None) or "").strip()
+    if not text:
+        return None
+    try:
+        rates = parse_rates(text)
+    except ArrivalError as exc:
+        raise ConfigError(f"--arrival-rate: {exc}") from None
+    arrivals = str(getattr(options, "arrivals", None) or CONSTANT)
+    if arrivals not in KINDS:
+        raise ConfigError(f"--arrivals: expected one of {', '.join(KINDS)}, got {arrivals!r}")
+    cap = integer("max-in-flight", getattr(options, "max_in_flight", 100), minimum=1)
+    return OpenModel(rates, arrivals, cap)
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def load_ca_bundle(path: str) -> str:
     try:
         text = Path(path).read_text(encoding="ascii")
@@ -222,8 +271,13 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
                 "not route its calls through proxies (the load client and the clean-up must "
                 "take one route): unset the proxy variables or add the host to NO_PROXY"
             )
+    open_model = _open_model(options)
     try:
-        levels = parse_ladder(options.ladder)
+        levels = (
+            tuple(open_model.max_in_flight for _ in open_model.rates)
+            if open_model is not None
+            else parse_ladder(options.ladder)
+        )
     except LadderError as exc:
         raise ConfigError(str(exc)) from None
     step_time = seconds("step-time", options.step_time, minimum=0)
@@ -272,7 +326,20 @@ def from_options(options: Any, environ: Mapping[str, str] = os.environ) -> Harne
     if ca_bundle and insecure:
         raise ConfigError("--ca-bundle and --insecure exclude each other")
     tls = Tls(verify=not insecure, ca_pem=load_ca_bundle(ca_bundle) if ca_bundle else None)
+    navigate = str(getattr(options, "cdp_navigate", None) or "").strip() or None
+    if navigate is not None and not (navigate.startswith("/") or _is_http_url(navigate)):
+        raise ConfigError(
+            f"--cdp-navigate: expected an http(s) URL or a path starting with '/', got "
+            f"{navigate[:80]!r}"
+        )
+    cdp = None
+    if navigate is not None or getattr(options, "cdp_check", False):
+        cdp = CdpCheck(
+            navigate, seconds("cdp-timeout", getattr(options, "cdp_timeout", 15.0), minimum=0)
+        )
     return HarnessConfig(
+        open_model=open_model,
+        cdp=cdp,
         tls=tls,
         ca_bundle=ca_bundle,
         host=host,

@@ -13,9 +13,12 @@ import time
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.pool
+import gevent.queue
 import orjson
 
+from bench.core.arrivals import ArrivalSchedule
 from bench.core.journey import TIMED_PHASES, UNKNOWN, JourneyResult
 from bench.core.outcomes import Outcome
 from bench.measure import cleanup
@@ -29,6 +32,8 @@ from bench.record.recorder import Recorder
 log = logging.getLogger("bench")
 
 REAP_INTERVAL = 0.5  # seconds between passes ending the sessions of abandoned journeys
+MONITOR_TICK = 0.1  # seconds between the event-loop lateness samples
+CPU_WINDOW = 1.0  # seconds of wall time per CPU-share sample
 REAP_BUDGET = 5.0  # seconds one reaper round may spend (it runs in a greenlet of its own)
 
 # Outcomes after which the request can have no session to end.
@@ -67,6 +72,15 @@ class LoadSide:
         self.refused: str | None = None  # why the provider refuses every create (401/402/403)
         self.tls = Tls()
         self.cleaner: cleanup.Cleaner | None = None
+        # The open model (None: closed): the rates, and this process's share of them.
+        self.open: dict[str, Any] | None = None
+        self.share: tuple[int, int] | None = (0, 1)
+        self._arrivals: gevent.queue.Queue = gevent.queue.Queue()
+        self._idle = 0  # users waiting for an arrival, not yet handed one
+        self._step_changed = gevent.event.Event()
+        self._dispatcher: Any = None
+        self._monitor: Any = None
+        self.cdp: dict[str, Any] | None = None  # the connect check's settings (--cdp-check)
         self.inflight = 0
         self._busy_mark = time.monotonic()
         self.drain_requested = False
@@ -89,6 +103,10 @@ class LoadSide:
         self.capped = False
         self.orphans = cleanup.Orphans()
         self.tls = Tls.from_wire(setup.get("tls"))
+        self.open = setup.get("open")
+        share = setup.get("share")
+        self.share = (int(share[0]), int(share[1])) if share else None
+        self.cdp = setup.get("cdp")
         if self.cleaner is not None:
             self.cleaner.client.close()  # type: ignore[attr-defined]
             self.cleaner = None
@@ -111,17 +129,27 @@ class LoadSide:
         self.abandoned = set()
         if self._reaper is None:
             self._reaper = gevent.spawn(self._reap_loop)
+        if self._monitor is None:
+            self._monitor = gevent.spawn(self._monitor_loop)
+        if self.open is not None and self._dispatcher is None:
+            self._dispatcher = gevent.spawn(self._dispatch_loop)
 
     def switch_step(self, index: int) -> None:
         self.account_busy()
         self.step_index = index
         self.step_started = time.monotonic()
+        self._step_changed.set()  # the open model's schedule restarts at the new rate
 
     def request_drain(self) -> None:
         """No new journeys from now on; time spent draining is charged to no step."""
         if not self.drain_requested:
             self.account_busy()
             self.drain_requested = True
+            self._step_changed.set()
+            # Users waiting for an arrival that will not come: let them go.
+            for _ in range(self._idle):
+                self._arrivals.put(None)
+            self._idle = 0
 
     def account_busy(self) -> None:
         # Integral of in-flight journeys over time, charged to the step in force.  The
@@ -140,7 +168,12 @@ class LoadSide:
     # --- journeys -------------------------------------------------------------------------
 
     def run_journey(self, user: Any) -> None:
-        """One iteration of a user: one journey, from create to release."""
+        """One iteration of a user: one journey, from create to release.
+
+        Closed model: at once, back to back.  Open model: when the dispatcher hands this
+        (idle) user an arrival; the journey belongs to the arrival's step, and how late
+        it started against the schedule is recorded as `start_lag`.
+        """
         settings = self._settings
         if settings is None or self.drain_requested or self.refused is not None:
             gevent.sleep(self.poll_interval)
@@ -149,9 +182,21 @@ class LoadSide:
             self._cap_reached()
             gevent.sleep(self.poll_interval)
             return
+        scheduled: float | None = None
+        if self.open is not None:
+            self._idle += 1
+            try:
+                arrival = self._arrivals.get()
+            except BaseException:
+                self._idle = max(0, self._idle - 1)  # killed while waiting
+                raise
+            if arrival is None:
+                return  # the drain let us go
+            scheduled, step, warmup = arrival
+        else:
+            step = self.step_index
+            warmup = time.monotonic() - self.step_started < self.settle
         self.reserved += 1
-        step = self.step_index
-        warmup = time.monotonic() - self.step_started < self.settle
         self.account_busy()
         self.inflight += 1
         self.recorder.journey_started(step, warmup)
@@ -171,7 +216,9 @@ class LoadSide:
             on_request=on_request,
             on_session=lambda sid: orphans.session(holder["request"], sid),
             on_released=lambda sid: orphans.closed(holder["request"]),
+            connect_check=self._connect_check(),
         )
+        lag = None if scheduled is None else max(0.0, time.monotonic() - scheduled)
         result: JourneyResult | None = None
         try:
             result = journey.run()
@@ -180,8 +227,30 @@ class LoadSide:
             # GreenletExit: the journey still gets exactly one outcome.
             if result is None:
                 result = journey.abort()
+            if lag is not None:
+                result.samples["start_lag"] = [lag * 1e6]
             self._journey_done(step, warmup, result, journey)
-        self._pause(journey.pause_s)
+        if self.open is None:
+            # Closed model only: an open model's arrivals keep their own schedule.
+            self._pause(journey.pause_s)
+
+    def _connect_check(self) -> Any:
+        """The check after ready (--cdp-check), bound to the run's settings; None: no check."""
+        if self.cdp is None:
+            return None
+        from bench.measure.cdp_client import connect_check
+
+        navigate, timeout, context = self.cdp.get("navigate"), float(self.cdp["timeout"]), None
+        if not self.tls.verify or self.tls.ca_pem:
+            context = self.tls.context()  # the run's --insecure / --ca-bundle, as for the API
+
+        def check(cdp_url: str) -> Any:
+            return connect_check(
+                cdp_url, navigate_url=navigate, timeout=timeout, clock=time.perf_counter,
+                ssl_context=context,
+            )  # fmt: skip
+
+        return check
 
     def _pause(self, seconds: float) -> None:
         """Wait as the target asked before the next create; the drain cuts it short.
@@ -247,6 +316,92 @@ class LoadSide:
         if self.orphans.open:
             self.resolve_orphans()
         return not self.orphans.open
+
+    # --- the open model: arrivals on schedule ---------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        """Hand each scheduled arrival to an idle user, or count it dropped; never delay it.
+
+        Bounded by the process, as the reaper: between runs and while draining it waits.
+        """
+        while True:
+            self._step_changed.clear()
+            if self.open is None or self.share is None or self.drain_requested:
+                self._step_changed.wait(1.0)
+                continue
+            index, count = self.share
+            step = self.step_index
+            rates = self.open["rates"]
+            if step >= len(rates):
+                self._step_changed.wait(1.0)
+                continue
+            start = self.step_started
+            if self._idle == 0 and self.inflight == 0:
+                # The run's first arrivals: Locust is still spawning the users that will
+                # take them.  Start the schedule when the first one waits (at most 2 s),
+                # rather than drop arrivals no user could have taken yet.
+                deadline = time.monotonic() + 2.0
+                while self._idle == 0 and time.monotonic() < deadline:
+                    gevent.sleep(0.005)
+                start = max(start, time.monotonic())
+            schedule = ArrivalSchedule(
+                float(rates[step]), index, count, str(self.open["arrivals"]),
+                start=start, rng=self.rng,
+            )  # fmt: skip
+            while not self.drain_requested and self.step_index == step:
+                at = schedule.next()
+                delay = at - time.monotonic()
+                if delay > 0 and self._step_changed.wait(delay):
+                    break  # a new step (or the drain): a new schedule
+                if self.drain_requested or self.step_index != step:
+                    break
+                self._arrive(step, at)
+
+    def _arrive(self, step: int, at: float) -> None:
+        if self.refused is not None or (self.quota is not None and self.reserved >= self.quota):
+            return  # no more sessions may be asked for: the arrival is not offered at all
+        warmup = at - self.step_started < self.settle
+        if self._idle > 0:
+            self._idle -= 1  # that user is taken, whether or not it has woken yet
+            self._arrivals.put((at, step, warmup))
+            return
+        # Every user is busy: --max-in-flight journeys in flight.  Counted, not queued.
+        self.recorder.journey_started(step, warmup)
+        result = JourneyResult(Outcome.DROPPED)
+        self.recorder.journey_finished(step, warmup, result)
+        _fire_phase_events(self.environment, result)
+        if self.journey_log:
+            self.journey_lines.append(_journey_line(step, warmup, result, None, self.node_id))
+
+    # --- the load generator watching itself ----------------------------------------------------
+
+    def _monitor_loop(self) -> None:
+        """Sample the event loop's lateness (blocking) and this process's CPU share.
+
+        A greenlet asking to sleep MONITOR_TICK wakes late by however long other code held
+        the loop: that lateness is `loop_lag`.  CPU seconds per wall second over CPU_WINDOW
+        is `cpu` (in microseconds of CPU per second: 1e6 is one whole core).
+        """
+        mark = time.monotonic()
+        cpu_wall, cpu_used = mark, time.process_time()
+        while True:
+            gevent.sleep(MONITOR_TICK)
+            now = time.monotonic()
+            late = max(0.0, now - mark - MONITOR_TICK)
+            mark = now
+            if self._settings is None or self.drain_requested:
+                cpu_wall, cpu_used = now, time.process_time()
+                continue
+            part = self._part_now(now)
+            part.record("loop_lag", late * 1e6)
+            if now - cpu_wall >= CPU_WINDOW:
+                used = time.process_time()
+                part.record("cpu", (used - cpu_used) / (now - cpu_wall) * 1e6)
+                cpu_wall, cpu_used = now, used
+
+    def _part_now(self, now: float) -> Any:
+        warmup = now - self.step_started < self.settle
+        return self.recorder.step(self.step_index).part(warmup)
 
     # --- sessions journeys left behind ----------------------------------------------------------
 
@@ -344,10 +499,11 @@ class JourneyFailed(Exception):
 def _journey_line(
     step: int, warmup: bool, result: JourneyResult, journey: Any, node: str
 ) -> bytes:
+    """One journey-log line; `journey` is None for an arrival that was dropped unstarted."""
     return orjson.dumps(
         {
-            "request_id": journey.request_id,
-            "session_id": journey.session_id,
+            "request_id": journey.request_id if journey else None,
+            "session_id": journey.session_id if journey else None,
             "step": step,
             "warmup": warmup,
             "outcome": result.outcome.value,

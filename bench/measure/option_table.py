@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bench.core.arrivals import CONSTANT, KINDS, ArrivalError, parse_rates
 from bench.core.durations import Seconds
 from bench.core.ladder import LadderError, parse_ladder
 from bench.measure.harness_config import ConfigError, check_run_id, integer, number, seconds
@@ -22,7 +23,7 @@ def _checked(check: Any) -> Any:
     def convert(text: str) -> Any:
         try:
             return check(text)
-        except (ConfigError, LadderError) as exc:
+        except (ConfigError, LadderError, ArrivalError) as exc:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
     convert.__name__ = getattr(check, "__name__", "value")
@@ -45,6 +46,10 @@ def _integer(name: str, minimum: int) -> Any:
 
 def _ladder(text: str) -> str:
     return ",".join(map(str, parse_ladder(text)))
+
+
+def _rates(text: str) -> str:
+    return ",".join(f"{rate:g}" for rate in parse_rates(text)) if str(text).strip() else ""
 
 
 def _supports_env_vars(parser: Any) -> bool:
@@ -105,6 +110,22 @@ def add_options(parser: Any) -> None:
         default=Seconds(DEFAULT_CLIENT_TIMEOUT),
         help="Seconds the load client waits for any answer before the call counts as failed "
         f"(default {DEFAULT_CLIENT_TIMEOUT:g}).")
+    add("--arrival-rate", metavar="R,R,...", type=_checked(_rates), default="",
+        help="Open model: sessions per second offered in each step (e.g. 0.5,1,2,4), whatever "
+        "the earlier journeys are doing; replaces --ladder's concurrency levels.")
+    add("--arrivals", metavar="KIND", choices=KINDS, default=CONSTANT,
+        help="Open model: arrivals evenly spaced (constant, default) or a Poisson process.")
+    add("--max-in-flight", metavar="N", type=_integer("max-in-flight", 1), default=100,
+        help="Open model: journeys in flight at most; an arrival finding them all busy is "
+        "counted as dropped, never delayed (default 100).")
+    add("--cdp-check", action="store_true", default=False,
+        help="After ready, open the session's cdp_url (CDP over websocket) and send "
+        "Browser.getVersion: is ready usable?")
+    add("--cdp-navigate", metavar="URL", default="",
+        help="With the check, also open a page and load URL (a path like /_sim/page is "
+        "taken from the target host); implies --cdp-check.")
+    add("--cdp-timeout", metavar="S", type=_seconds("cdp-timeout"), default=Seconds(15.0),
+        help="Seconds the whole connect check may take (default 15).")
     add("--insecure", action="store_true", default=False,
         help="Do not verify the target's TLS certificate (the key may then reach an impostor).")
     add("--ca-bundle", metavar="FILE", default="",

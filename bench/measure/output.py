@@ -26,9 +26,15 @@ TIMELINE_INTERVAL = 1.0  # seconds between timeline samples (master / local)
 @dataclass
 class StepMark:
     index: int
-    target: int
+    target: int  # users: the concurrency, or the open model's in-flight cap
     started: float  # monotonic
     ended: float | None = None
+    arrival_rate: float | None = None  # the open model's sessions/s
+
+    def describe(self) -> str:
+        if self.arrival_rate is None:
+            return f"{self.target} concurrent journeys"
+        return f"{self.arrival_rate:g} sessions/s offered (at most {self.target} in flight)"
 
 
 @dataclass
@@ -70,7 +76,7 @@ def results_document(
     cleanup: dict[str, Any],
 ) -> dict[str, Any]:
     from bench.record.redact import redact_config
-    from bench.record.results import StepInfo, build_document
+    from bench.record.results import CLOSED_MODEL, StepInfo, build_document
 
     ended_wall = run.started_wall + (now - run.started_mono)
     run_meta = {
@@ -101,6 +107,10 @@ def results_document(
         "max_poll_errors": config.max_poll_errors,
         "protocol_error_threshold": config.protocol_error_threshold,
         "scenario_version": SCENARIO_VERSION,
+        "model": config.open_model.to_document() if config.open_model else dict(CLOSED_MODEL),
+        "cdp": None
+        if config.cdp is None
+        else {"check": True, "navigate": config.cdp.navigate, "timeout_s": config.cdp.timeout},
     }
     steps = [
         StepInfo(
@@ -108,6 +118,7 @@ def results_document(
             target=s.target,
             started=s.started - run.started_mono,
             ended=(s.ended or now) - run.started_mono,
+            arrival_rate=s.arrival_rate,
         )
         for s in run.steps
     ]

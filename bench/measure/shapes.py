@@ -38,5 +38,6 @@ class LadderShape(LoadTestShape):
 
 
 def _rate(target: int) -> float:
-    # Start a step's users together (each journey's first poll is jittered).
+    # Start a step's users together (each journey's first poll is jittered); the open
+    # model's users are idle slots waiting for arrivals, so they are there within 0.1 s.
     return float(max(target, 1) * 10)

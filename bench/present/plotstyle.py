@@ -25,7 +25,10 @@ OKABE_ITO = (
 )
 
 # Fixed colours per meaning, so a phase or outcome looks the same in every plot.
-PHASE_COLOURS = {"queued": OKABE_ITO[5], "provisioning": OKABE_ITO[0], "configuring": OKABE_ITO[1]}
+PHASE_COLOURS = {
+    "queued": OKABE_ITO[5], "provisioning": OKABE_ITO[0], "configuring": OKABE_ITO[1],
+    "unknown": "#BBBBBB",  # time in answers that named no known phase
+}  # fmt: skip
 OUTCOME_COLOURS = {
     "failed": OKABE_ITO[3],
     "create_rejected": OKABE_ITO[1],
@@ -35,7 +38,10 @@ OUTCOME_COLOURS = {
     "create_error": OKABE_ITO[7],
     "poll_error": OKABE_ITO[2],
     "protocol_error": "#999999",
+    "connect_error": "#882255",
+    "navigate_error": "#AA4499",
     "aborted": "#CCCCCC",
+    "dropped": "#444444",
 }
 BASELINE_COLOUR = OKABE_ITO[7]
 CANDIDATE_COLOUR = OKABE_ITO[3]

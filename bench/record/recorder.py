@@ -42,6 +42,7 @@ class Part:
     rejections: Counter[str] = field(default_factory=Counter)  # HTTP code -> count
     unobserved: Counter[str] = field(default_factory=Counter)  # phase -> count
     out_of_range: Counter[str] = field(default_factory=Counter)  # metric -> count
+    cdp_errors: Counter[str] = field(default_factory=Counter)  # "stage: kind" -> count
     anomalies: int = 0
     release_errors: int = 0
 
@@ -66,6 +67,8 @@ class Part:
             self.unobserved[phase] += 1
         self.anomalies += result.anomalies
         self.release_errors += int(result.release_failed)
+        if result.cdp_error is not None:
+            self.cdp_errors[result.cdp_error] += 1
         for metric, values in result.samples.items():
             for value in values:
                 self.record(metric, value)
@@ -78,6 +81,7 @@ class Part:
             "rejections": dict(self.rejections),
             "unobserved": dict(self.unobserved),
             "out_of_range": dict(self.out_of_range),
+            "cdp_errors": dict(self.cdp_errors),
             "anomalies": self.anomalies,
             "release_errors": self.release_errors,
         }
@@ -94,6 +98,7 @@ class Part:
         self.rejections.update(wire.get("rejections", {}))
         self.unobserved.update(wire.get("unobserved", {}))
         self.out_of_range.update(wire.get("out_of_range", {}))
+        self.cdp_errors.update(wire.get("cdp_errors", {}))
         self.anomalies += int(wire.get("anomalies", 0))
         self.release_errors += int(wire.get("release_errors", 0))
 

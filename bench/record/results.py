@@ -48,9 +48,21 @@ FORMAT = "async-session-bench/results"
 #     every interval (counts per interval; see bench/record/timeline.py).  A version-1
 #     file migrates with an empty timeline (interval_s null, no samples).
 #
+# 3 - the open model, the connect check and the generator watching itself: each
+#     part gains `cdp_errors` ({"stage: kind": count}); each step gains
+#     `arrival_rate` (sessions/s in the open model, null in the closed one) and
+#     `generator` ({"poll_lag_p99_us", "saturated"}: a step whose poll-lag p99
+#     exceeds a tenth of the poll interval was measured by a saturated generator);
+#     config gains `model` ({"kind": "closed" | "open", "arrivals",
+#     "max_in_flight", "arrival_rates"}) and `cdp` ({"check", "navigate"}); timeline
+#     samples may carry `dropped`; new outcomes (connect_error, navigate_error,
+#     dropped) and metrics (unknown, connect, first_command, navigate, poll_lag,
+#     start_lag, loop_lag, cpu).  A version-2 file migrates as a closed-model run
+#     without those (empty counters, null rates and generator, model closed).
+#
 # (Version 0 was never written by a release; tests use a synthetic version-0
 # layout to exercise the migration chain.)
-VERSION = 2
+VERSION = 3
 
 # version N -> function turning a version-N document into a version-(N+1) one.
 # Each takes a dict that has passed only the format/version checks, so it must
@@ -59,7 +71,31 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "timeline": {"interval_s": None, "samples": []}}
 
 
-_MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    # Lenient with what is missing or mistyped: validation after the migration names it.
+    out = dict(doc)
+    if isinstance(doc.get("steps"), list):
+        steps = []
+        for step in doc["steps"]:
+            if isinstance(step, dict):
+                parts = {
+                    name: {**step[name], "cdp_errors": {}}
+                    for name in PARTS
+                    if isinstance(step.get(name), dict)
+                }
+                step = {**step, **parts, "arrival_rate": None, "generator": None}
+            steps.append(step)
+        out["steps"] = steps
+    if isinstance(doc.get("config"), dict):
+        out["config"] = {**doc["config"], "model": dict(CLOSED_MODEL), "cdp": None}
+    return out
+
+
+CLOSED_MODEL: dict[str, Any] = {
+    "kind": "closed", "arrivals": None, "max_in_flight": None, "arrival_rates": None
+}  # fmt: skip
+
+_MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 HISTOGRAM_SETTINGS: dict[str, Any] = {
     "unit": "us",
@@ -70,7 +106,7 @@ HISTOGRAM_SETTINGS: dict[str, Any] = {
 }
 
 PARTS: tuple[str, ...] = ("measured", "warmup")
-_COUNTER_FIELDS: tuple[str, ...] = ("rejections", "unobserved", "out_of_range")
+_COUNTER_FIELDS: tuple[str, ...] = ("rejections", "unobserved", "out_of_range", "cdp_errors")
 _INT_FIELDS: tuple[str, ...] = ("journeys", "anomalies", "release_errors")
 
 
@@ -80,12 +116,42 @@ class ResultsError(ValueError):
 
 @dataclass(frozen=True)
 class StepInfo:
-    """When one ladder step ran (seconds since run start) and the concurrency it aimed at."""
+    """When one ladder step ran (seconds since run start) and the load it aimed at."""
 
     index: int
-    target: int
+    target: int  # users: the concurrency (closed model) or the in-flight cap (open)
     started: float
     ended: float
+    arrival_rate: float | None = None  # sessions/s offered (open model)
+
+
+def step_level(step: Mapping[str, Any]) -> float:
+    """A step's load level: its arrival rate (open model) or its target concurrency."""
+    rate = step.get("arrival_rate")
+    return float(rate) if isinstance(rate, int | float) else step["target_concurrency"]
+
+
+def is_open_model(config: Mapping[str, Any]) -> bool:
+    model = config.get("model")
+    return isinstance(model, Mapping) and model.get("kind") == "open"
+
+
+# A step whose poll-lag p99 exceeds this share of the poll interval was measured by a
+# saturated generator (issue 11): its own lateness would read as the target's latency.
+SATURATION_SHARE = 0.1
+
+
+def generator_health(part: Part, other: Part, poll_interval_s: float | None) -> dict[str, Any]:
+    """The poll-lag p99 over both parts of a step, and whether it marks saturation."""
+    lags = [p.histograms["poll_lag"] for p in (part, other) if "poll_lag" in p.histograms]
+    if not lags:
+        return {"poll_lag_p99_us": None, "saturated": None}
+    merged = new_histogram()
+    for hist in lags:
+        merged.add(hist)
+    p99 = int(merged.get_value_at_percentile(99.0))
+    saturated = None if not poll_interval_s else p99 > SATURATION_SHARE * poll_interval_s * 1e6
+    return {"poll_lag_p99_us": p99, "saturated": saturated}
 
 
 # --- schema -------------------------------------------------------------------------
@@ -136,6 +202,8 @@ _CONFIG_FIELDS: tuple[tuple[str, tuple[type, ...], bool], ...] = (
     ("max_poll_errors", _INT, True),
     ("protocol_error_threshold", _NUM, True),
     ("scenario_version", (int, str), True),
+    ("model", (dict,), True),  # null: the closed model (CLOSED_MODEL)
+    ("cdp", (dict,), True),  # null: no connect check
 )
 _CLEANUP_FIELDS: tuple[tuple[str, tuple[type, ...], bool], ...] = (
     ("left_alive", _INT, True),
@@ -384,6 +452,12 @@ def _check_steps(steps: Any) -> tuple[int, dict[str, int], bool]:
             _expect(step[key], _NUM, f"{where}.{key}")
         if step["duration_s"] < 0 or step["busy_seconds"] < 0 or step["achieved_concurrency"] < 0:
             raise _Invalid(f"{where}: durations and concurrency must not be negative")
+        _check_fields(
+            step, (("arrival_rate", _NUM, True), ("generator", (dict,), True)), where, fill=True
+        )
+        rate = step["arrival_rate"]
+        if rate is not None and not (math.isfinite(rate) and rate > 0):
+            raise _Invalid(f"{where}.arrival_rate: must be a positive number, got {rate!r}")
         for name in PARTS:
             if name not in step:
                 raise _Invalid(f"{where}: missing '{name}'")
@@ -502,10 +576,15 @@ def build_document(
         warmup = step.warmup if step else Part()
         busy = step.busy_seconds if step else 0.0
         duration = info.ended - info.started
+        poll = config_doc.get("poll_interval_s")
         step_docs.append(
             {
                 "index": info.index,
                 "target_concurrency": info.target,
+                "arrival_rate": info.arrival_rate,
+                "generator": generator_health(
+                    measured, warmup, poll if isinstance(poll, int | float) else None
+                ),
                 "achieved_concurrency": round(busy / duration, 3) if duration > 0 else 0.0,
                 "started_s": round(info.started, 6),
                 "ended_s": round(info.ended, 6),
@@ -764,6 +843,7 @@ def _part_wire(part: Mapping[str, Any]) -> dict[str, Any]:
         "rejections": nonzero(part["rejections"]),
         "unobserved": nonzero(part["unobserved"]),
         "out_of_range": nonzero(part["out_of_range"]),
+        "cdp_errors": nonzero(part["cdp_errors"]),
         "anomalies": part["anomalies"],
         "release_errors": part["release_errors"],
     }
@@ -777,14 +857,17 @@ def _wire_is_empty(part: Mapping[str, Any]) -> bool:
 __all__ = [
     "FORMAT",
     "HISTOGRAM_SETTINGS",
+    "SATURATION_SHARE",
     "VERSION",
     "Results",
     "ResultsError",
     "StepInfo",
     "build_document",
     "dumps",
+    "is_open_model",
     "load_results",
     "parse_results",
     "recorder_from_document",
+    "step_level",
     "write_results",
 ]

@@ -16,13 +16,16 @@ class Totals:
     started: int
     ready: int
     failed: int
+    dropped: int = 0  # open model: arrivals that found --max-in-flight journeys in flight
 
     @classmethod
     def of(cls, journeys: int, outcomes: Mapping[str, int]) -> Totals:
         # The report's definition: every outcome but ready is a failure, except aborted
-        # (the harness stopped the journey, not the target).
+        # and dropped (the harness stopped or never started the journey, not the target).
         failed, _ = failure_counts(outcomes)
-        return cls(journeys, int(outcomes.get("ready", 0)), failed)
+        return cls(
+            journeys, int(outcomes.get("ready", 0)), failed, int(outcomes.get("dropped", 0))
+        )
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Timeline:
 
     interval_s: float
     samples: list[dict[str, Any]] = field(default_factory=list)
-    _last: Totals = field(default_factory=lambda: Totals(0, 0, 0))
+    _last: Totals = field(default_factory=lambda: Totals(0, 0, 0, 0))
 
     def sample(
         self,
@@ -61,6 +64,7 @@ class Timeline:
             "started": max(0, totals.started - last.started),
             "ready": max(0, totals.ready - last.ready),
             "failed": max(0, totals.failed - last.failed),
+            "dropped": max(0, totals.dropped - last.dropped),
         }
         self.samples.append(row)
         return row
@@ -79,13 +83,19 @@ def progress_line(
     in_flight: int,
     totals: Totals,
     draining: bool,
+    load: str | None = None,
 ) -> str:
-    """One line for a long headless run: where the ladder is and how journeys are going."""
+    """One line for a long headless run: where the ladder is and how journeys are going.
+
+    `load` names the step's load when it is not `target` concurrent journeys (the open
+    model's "2 sessions/s").
+    """
     if draining or step is None:
         where = "draining in-flight journeys"
     else:
         left = max(0.0, ladder_s - elapsed_s)
-        where = f"step {step + 1}/{steps} ({target} concurrent), {_clock(left)} left"
+        offered = load or f"{target} concurrent"
+        where = f"step {step + 1}/{steps} ({offered}), {_clock(left)} left"
     return (
         f"progress: {where}; in flight {in_flight}, "
         f"started {totals.started}, ready {totals.ready}, failed {totals.failed}"

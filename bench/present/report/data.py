@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -21,7 +21,7 @@ from bench.analyse.capacity import knee as ready_knee
 from bench.analyse.stats import Buckets, mean, quantile, quantile_interval
 from bench.core.journey import METRICS
 from bench.core.outcomes import OUTCOMES
-from bench.record.results import Results
+from bench.record.results import Results, is_open_model
 
 # Quantiles every metric gets; the tables show the first three, the ready plot all four.
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
@@ -45,7 +45,7 @@ class MetricStats:
 @dataclass(frozen=True)
 class StepData:
     index: int
-    target: int
+    target: int  # users: the concurrency (closed model) or the in-flight cap (open)
     achieved: float
     started_s: float
     ended_s: float
@@ -58,6 +58,24 @@ class StepData:
     rejections: Mapping[str, int]
     release_errors: int
     metrics: Mapping[str, MetricStats]  # measured part
+    arrival_rate: float | None = None  # open model: sessions/s offered
+    cdp_errors: Mapping[str, int] = field(default_factory=dict)  # "stage: kind" -> count
+    generator: Mapping[str, Any] | None = None  # {"poll_lag_p99_us", "saturated"}
+
+    @property
+    def level(self) -> float:
+        """Where the step sits on the x axis: its arrival rate (open) or concurrency."""
+        return self.arrival_rate if self.arrival_rate is not None else self.target
+
+    @property
+    def dropped(self) -> int:
+        return self.outcomes.get("dropped", 0)
+
+    @property
+    def dropped_share(self) -> float | None:
+        """Arrivals turned away by --max-in-flight, of those offered (open model)."""
+        offered = self.decided + self.dropped
+        return self.dropped / offered if offered else None
 
     @property
     def ready(self) -> int:
@@ -114,6 +132,7 @@ class TimelinePoint:
     in_flight: float
     ready_per_s: float
     failed_per_s: float
+    dropped_per_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,10 +169,32 @@ class RunData:
     merged: Mapping[str, MetricStats]  # measured, over all steps
     source_version: int
     workers_lost: tuple[str, ...] = ()
+    open_model: bool = False
 
     @property
-    def levels(self) -> tuple[int, ...]:
-        return tuple(sorted({s.target for s in self.steps}))
+    def levels(self) -> tuple[float, ...]:
+        return tuple(sorted({s.level for s in self.steps}))
+
+    @property
+    def level_name(self) -> str:
+        """What the ladder varies, in titles: concurrency, or the open model's arrival rate."""
+        return "arrival rate" if self.open_model else "concurrency"
+
+    @property
+    def level_axis(self) -> str:
+        return (
+            "arrival rate (sessions/s offered)"
+            if self.open_model
+            else "target concurrency (in-flight session requests)"
+        )
+
+    def level_text(self, level: float | None) -> str:
+        """'4 concurrent requests' or '2 sessions/s'."""
+        if level is None:
+            return "-"
+        if self.open_model:
+            return f"{level:g} sessions/s"
+        return f"{level:g} concurrent requests"
 
 
 def metric_stats(histogram: HdrHistogram | None) -> MetricStats:
@@ -216,6 +257,9 @@ def step_data(
         rejections=_plain_counts(measured["rejections"]),
         release_errors=int(measured["release_errors"]),
         metrics=metrics,
+        arrival_rate=_number(step.get("arrival_rate")),
+        cdp_errors=_plain_counts(measured.get("cdp_errors") or {}),
+        generator=step.get("generator") if isinstance(step.get("generator"), Mapping) else None,
     )
 
 
@@ -256,7 +300,10 @@ def timeline_from_samples(section: Any) -> Timeline | None:
         previous_t = t
         if width is None:
             continue
-        points.append(TimelinePoint(t, int(target), in_flight, ready / width, failed / width))
+        dropped = _number(sample.get("dropped")) or 0.0
+        points.append(
+            TimelinePoint(t, int(target), in_flight, ready / width, failed / width, dropped / width)
+        )
     if not points:
         return None
     return Timeline(tuple(points), sampled=True, interval_s=interval)
@@ -325,6 +372,7 @@ def run_data(
         timeline=timeline,
         merged=merged,
         source_version=results.source_version,
+        open_model=is_open_model(config),
     )
 
 

@@ -12,11 +12,12 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from bench.core.journey import TIMED_PHASES
+from bench.core.journey import TIMED_PHASES, UNKNOWN
 from bench.core.outcomes import FAILURE_OUTCOMES
 from bench.core.text import quantile_name
 from bench.present.plotstyle import OKABE_ITO, OUTCOME_COLOURS, PHASE_COLOURS, RC, figure
 from bench.present.report.data import CALL_METRICS, QUANTILES, RunData, StepData
+from bench.record.results import SATURATION_SHARE
 
 MAX_Q = 0.9999  # the distribution plot ends at 99.99 %
 QUANTILE_COLOURS = dict(zip(QUANTILES, OKABE_ITO, strict=False))
@@ -45,18 +46,19 @@ def _title(what: str, data: RunData) -> str:
 
 
 def _sorted_steps(data: RunData) -> list[StepData]:
-    return sorted(data.steps, key=lambda s: (s.target, s.index))
+    return sorted(data.steps, key=lambda s: (s.level, s.index))
 
 
-def _concurrency_axis(ax: object, levels: Sequence[int]) -> None:
+def _level_axis(ax: object, data: RunData) -> None:
     """Log2 x axis labelled with the ladder's own levels when the ladder spans > 4x."""
+    levels = data.levels
     positive = [lv for lv in levels if lv > 0]
     if positive and max(positive) / min(positive) > 4:
         ax.set_xscale("log", base=2)  # type: ignore[attr-defined]
     ax.xaxis.set_major_locator(FixedLocator(list(levels)))  # type: ignore[attr-defined]
     ax.xaxis.set_minor_locator(NullLocator())  # type: ignore[attr-defined]
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # type: ignore[attr-defined]
-    ax.set_xlabel("target concurrency (in-flight session requests)")  # type: ignore[attr-defined]
+    ax.set_xlabel(data.level_axis)  # type: ignore[attr-defined]
 
 
 def _plain_log_label(value: float, _: object) -> str:
@@ -89,10 +91,10 @@ def _legend(ax: object, **kwargs: object) -> None:
 
 def _step_labels(steps: Sequence[StepData]) -> list[str]:
     """Bar labels: the level, plus the step number where a level repeats."""
-    counts: dict[int, int] = {}
+    counts: dict[float, int] = {}
     for s in steps:
-        counts[s.target] = counts.get(s.target, 0) + 1
-    return [f"{s.target}" if counts[s.target] == 1 else f"{s.target}\n(step {s.index + 1})"
+        counts[s.level] = counts.get(s.level, 0) + 1
+    return [f"{s.level:g}" if counts[s.level] == 1 else f"{s.level:g}\n(step {s.index + 1})"
             for s in steps]
 
 
@@ -110,11 +112,11 @@ def ready_percentiles(data: RunData) -> Figure:
             v = stats.quantiles[q]
             if v is None:
                 continue
-            xs.append(s.target)
+            xs.append(s.level)
             ys.append(v / 1e6)
             interval = stats.intervals[q]
             if interval is not None:
-                lo_x.append(s.target)
+                lo_x.append(s.level)
                 lo.append(interval[0] / 1e6)
                 hi.append(interval[1] / 1e6)
         values += ys + lo + hi
@@ -129,23 +131,26 @@ def ready_percentiles(data: RunData) -> Figure:
     slo = data.capacity.slo
     ax.axhline(slo.ready_limit_s, color="#555555", lw=1, ls=(0, (4, 3)),
                label=f"SLO: {quantile_name(slo.ready_quantile)} <= {slo.ready_limit_s:g} s")
-    if data.capacity.concurrency is not None:
-        ax.axvline(data.capacity.concurrency, color=OKABE_ITO[2], lw=1.2,
-                   label=f"capacity at SLO: {data.capacity.concurrency}")
+    if data.capacity.level is not None:
+        ax.axvline(data.capacity.level, color=OKABE_ITO[2], lw=1.2,
+                   label=f"capacity at SLO: {data.capacity.level:g}")
     if data.knee is not None:
-        ax.axvline(data.knee, color=OKABE_ITO[4], lw=1.2, ls="--", label=f"knee: {data.knee}")
+        ax.axvline(data.knee, color=OKABE_ITO[4], lw=1.2, ls="--", label=f"knee: {data.knee:g}")
     if not steps:
         _empty(ax, "no session became ready")
     _log_if_wide(ax, [*values, slo.ready_limit_s])
-    _concurrency_axis(ax, data.levels)
+    _level_axis(ax, data)
     ax.set_ylabel("time from create to ready (s)")
-    ax.set_title(_title("Ready time percentiles vs concurrency (bands: 95 % CI)", data))
+    ax.set_title(_title(f"Ready time percentiles vs {data.level_name} (bands: 95 % CI)", data))
     _legend(ax, fontsize=8, ncol=2)
     return fig
 
 
 def _stacked_bars(
-    ax: object, steps: Sequence[StepData], series: Sequence[tuple[str, list[float], str]]
+    ax: object,
+    steps: Sequence[StepData],
+    series: Sequence[tuple[str, list[float], str]],
+    data: RunData,
 ) -> list[float]:
     """One bar per step, `series` (label, heights, colour) stacked; returns the tops.
 
@@ -160,7 +165,7 @@ def _stacked_bars(
                width=0.7)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.set_xticks(positions, _step_labels(steps))  # type: ignore[attr-defined]
-    ax.set_xlabel("target concurrency (in-flight session requests)")  # type: ignore[attr-defined]
+    ax.set_xlabel(data.level_axis)  # type: ignore[attr-defined]
     return bottom
 
 
@@ -172,13 +177,15 @@ def phases(data: RunData) -> Figure:
         stats = step.metrics.get(phase)
         return stats.mean_us / 1e6 if stats and stats.mean_us is not None else 0.0
 
+    # `unknown`: time in answers that named no known phase (drawn only when there is any).
     series = [
-        (phase, [mean_s(s, phase) for s in steps], PHASE_COLOURS[phase]) for phase in TIMED_PHASES
+        (phase, [mean_s(s, phase) for s in steps], PHASE_COLOURS.get(phase, "#BBBBBB"))
+        for phase in (*TIMED_PHASES, UNKNOWN)
     ]
-    if not any(_stacked_bars(ax, steps, series)):
+    if not any(_stacked_bars(ax, steps, series, data)):
         _empty(ax, "no phase was timed")
     ax.set_ylabel("mean time in phase (s)")
-    ax.set_title(_title("Where the time goes: mean time per phase vs concurrency", data))
+    ax.set_title(_title(f"Where the time goes: mean time per phase vs {data.level_name}", data))
     _legend(ax, fontsize=8)
     return fig
 
@@ -194,14 +201,14 @@ def failures(data: RunData) -> Figure:
         )
         for outcome in FAILURE_OUTCOMES
     ]
-    tops = _stacked_bars(ax, steps, series)
+    tops = _stacked_bars(ax, steps, series, data)
     limit = 100.0 * data.capacity.slo.failure_rate_limit
     ax.axhline(limit, color="#555555", lw=1, ls=(0, (4, 3)), label=f"SLO: <= {limit:g} %")
     if not any(tops):
         _empty(ax, "no failures")
     ax.set_ylim(0, max([*tops, limit]) * 1.15 or 1)
     ax.set_ylabel("failed journeys (% of decided)")
-    ax.set_title(_title("Failure rate by outcome vs concurrency", data))
+    ax.set_title(_title(f"Failure rate by outcome vs {data.level_name}", data))
     _legend(ax, fontsize=8)
     return fig
 
@@ -209,13 +216,13 @@ def failures(data: RunData) -> Figure:
 def throughput(data: RunData) -> Figure:
     fig, (left, right) = figure(ncols=2, figsize=(10.0, 4.4), layout="constrained")
     steps = _sorted_steps(data)
-    xs = [s.target for s in steps if s.ready_per_s is not None]
+    xs = [s.level for s in steps if s.ready_per_s is not None]
     ys = [s.ready_per_s for s in steps if s.ready_per_s is not None]
     left.plot(xs, ys, marker="o", color=OKABE_ITO[0], label="sessions ready / s")
     fails = [s.failed_per_s or 0.0 for s in steps if s.ready_per_s is not None]
     if any(fails):
         left.plot(xs, fails, marker="x", color=OUTCOME_COLOURS["failed"], label="failed / s")
-    _concurrency_axis(left, data.levels)
+    _level_axis(left, data)
     left.set_ylabel("sessions per second")
     left.set_ylim(bottom=0)
     left.set_title("Throughput", fontsize=10)
@@ -225,9 +232,9 @@ def throughput(data: RunData) -> Figure:
     # client is really busy with a ready journey (until it sees ready, then the release).
     series = [
         ("W = mean ready", OKABE_ITO[0], "o",
-         [(s.achieved, s.littles_law_concurrency, s.target) for s in steps]),
+         [(s.achieved, s.littles_law_concurrency, s.level) for s in steps]),
         ("W = mean ready seen + release", OKABE_ITO[1], "s",
-         [(s.achieved, _client_busy(s), s.target) for s in steps]),
+         [(s.achieved, _client_busy(s), s.level) for s in steps]),
     ]
     points = [(a, p) for _, _, _, pts in series for a, p, _ in pts if p is not None]
     if points:
@@ -242,7 +249,7 @@ def throughput(data: RunData) -> Figure:
                           marker=marker, zorder=3, label=label)
         for a, p, t in series[0][3]:
             if p is not None:
-                right.annotate(f"{t}", (a, p), textcoords="offset points", xytext=(4, -10),
+                right.annotate(f"{t:g}", (a, p), textcoords="offset points", xytext=(4, -10),
                                fontsize=8)
         right.set_xlim(0, top)
         right.set_ylim(0, top)
@@ -252,7 +259,7 @@ def throughput(data: RunData) -> Figure:
     right.set_ylabel("ready/s x W (sessions in flight)")
     right.set_title("Little's law check", fontsize=10)
     _legend(right, fontsize=8)
-    fig.suptitle(_title("Sessions ready per second vs concurrency", data), fontsize=11)
+    fig.suptitle(_title(f"Sessions ready per second vs {data.level_name}", data), fontsize=11)
     return fig
 
 
@@ -295,9 +302,9 @@ def distribution(data: RunData) -> Figure:
         values += ys
         colour = cmap(i / max(1, len(steps) - 1) * 0.9)
         ax.step(xs, ys, where="pre", color=colour, lw=1.3,
-                label=f"{s.target} (n={s.metrics['ready'].count})")
+                label=f"{s.level:g} (n={s.metrics['ready'].count})")
     if steps:
-        _legend(ax, title="concurrency", fontsize=7, title_fontsize=8, ncol=2, loc="upper left")
+        _legend(ax, title=data.level_name, fontsize=7, title_fontsize=8, ncol=2, loc="upper left")
     else:
         _empty(ax, "no session became ready")
     _q_axis(ax)
@@ -313,7 +320,7 @@ def calls(data: RunData) -> Figure:
     values: list[float] = []
     for colour, metric in zip(OKABE_ITO, CALL_METRICS, strict=False):
         for q, style in ((0.5, "-"), (0.99, "--")):
-            xs = [s.target for s in steps if metric in s.metrics
+            xs = [s.level for s in steps if metric in s.metrics
                   and s.metrics[metric].quantiles[q] is not None]
             ys = [(s.metrics[metric].quantiles[q] or 0) / 1e3 for s in steps
                   if metric in s.metrics and s.metrics[metric].quantiles[q] is not None]
@@ -324,9 +331,11 @@ def calls(data: RunData) -> Figure:
     if not values:
         _empty(ax, "no API call was timed")
     _log_if_wide(ax, values)
-    _concurrency_axis(ax, data.levels)
+    _level_axis(ax, data)
     ax.set_ylabel("call latency (ms)")
-    ax.set_title(_title("API call latency (create, status poll, release) vs concurrency", data))
+    ax.set_title(
+        _title(f"API call latency (create, status poll, release) vs {data.level_name}", data)
+    )
     _legend(ax, fontsize=8, ncol=3)
     return fig
 
@@ -354,10 +363,83 @@ def timeline(data: RunData) -> Figure:
     for s in data.steps:  # step boundaries, faint
         for ax in (top, bottom):
             ax.axvline(s.started_s, color="#BBBBBB", lw=0.6, zorder=0)
+    if any(p.dropped_per_s for p in points):
+        bottom.plot(t, [p.dropped_per_s for p in points], drawstyle=draw,
+                    color=OUTCOME_COLOURS["dropped"], label="dropped / s (in flight at the cap)")
+        _legend(bottom, fontsize=8, loc="upper left")
     if not points:
         _empty(top, "no timeline data")
     source = "" if data.timeline.sampled else " (per-step means: no timeline samples in file)"
     fig.suptitle(_title(f"Run timeline{source}", data), fontsize=11)
+    return fig
+
+
+def generator(data: RunData) -> Figure:
+    """The load generator watching itself: how late polls left, and its CPU, per step."""
+    fig, (left, right) = figure(ncols=2, figsize=(10.0, 4.4), layout="constrained")
+    steps = _sorted_steps(data)
+    drawn = False
+    for metric, q, style, colour in (
+        ("poll_lag", 0.5, "-", OKABE_ITO[0]), ("poll_lag", 0.99, "--", OKABE_ITO[0]),
+        ("start_lag", 0.99, "--", OKABE_ITO[1]), ("loop_lag", 0.99, ":", OKABE_ITO[3]),
+    ):  # fmt: skip
+        pts = [(s.level, s.metrics[metric].quantiles[q]) for s in steps if metric in s.metrics]
+        pts = [(x, v / 1e3) for x, v in pts if v is not None]
+        if pts:
+            drawn = True
+            left.plot([x for x, _ in pts], [v for _, v in pts], style, marker="o", ms=4,
+                      color=colour, label=f"{metric} {quantile_name(q)}")
+    if drawn:
+        limit_ms = SATURATION_SHARE * data.poll_interval_s * 1e3
+        left.axhline(limit_ms, color="#555555", lw=1, ls=(0, (4, 3)),
+                     label=f"saturated above {limit_ms:g} ms (a tenth of the interval)")
+        left.set_ylim(bottom=0)
+    else:
+        _empty(left, "no lag recorded (a results file older than format 3)")
+    _level_axis(left, data)
+    left.set_ylabel("lateness against the schedule (ms)")
+    left.set_title("How late the generator was", fontsize=10)
+    _legend(left, fontsize=7)
+    cpu = [(s.level, s.metrics["cpu"]) for s in steps if "cpu" in s.metrics]
+    cpu = [(x, st) for x, st in cpu if st.count]
+    if cpu:
+        right.plot([x for x, _ in cpu], [100 * (st.mean_us or 0) / 1e6 for _, st in cpu],
+                   marker="o", color=OKABE_ITO[2], label="mean")
+        right.plot([x for x, _ in cpu], [100 * (st.quantiles[0.99] or 0) / 1e6 for _, st in cpu],
+                   "--", marker="o", color=OKABE_ITO[2], label="p99 of 1 s samples")
+        right.axhline(100, color="#555555", lw=1, ls=(0, (4, 3)), label="one whole core")
+        right.set_ylim(0, 110)
+    else:
+        _empty(right, "no CPU samples")
+    _level_axis(right, data)
+    right.set_ylabel("CPU of one load process (% of a core)")
+    right.set_title("Load process CPU", fontsize=10)
+    _legend(right, fontsize=7)
+    fig.suptitle(_title(f"Load generator health vs {data.level_name}", data), fontsize=11)
+    return fig
+
+
+def connect(data: RunData) -> Figure:
+    """--cdp-check: is ready usable?  Connect, first command and navigation times."""
+    fig, ax = figure(layout="constrained")
+    steps = _sorted_steps(data)
+    values: list[float] = []
+    for colour, metric in zip(OKABE_ITO, ("connect", "first_command", "navigate"), strict=False):
+        for q, style in ((0.5, "-"), (0.99, "--")):
+            pts = [(s.level, s.metrics[metric].quantiles[q]) for s in steps
+                   if metric in s.metrics and s.metrics[metric].quantiles[q] is not None]
+            if pts:
+                ys = [v / 1e3 for _, v in pts]  # type: ignore[operator]
+                values += ys
+                ax.plot([x for x, _ in pts], ys, style, marker="o", ms=4, color=colour,
+                        label=f"{metric} {quantile_name(q)}")
+    if not values:
+        _empty(ax, "no connect check in this run (--cdp-check)")
+    _log_if_wide(ax, values)
+    _level_axis(ax, data)
+    ax.set_ylabel("time (ms)")
+    ax.set_title(_title(f"Is ready usable? CDP connect check vs {data.level_name}", data))
+    _legend(ax, fontsize=8, ncol=3)
     return fig
 
 
@@ -405,8 +487,26 @@ PLOTS: dict[str, tuple[str, str, Callable[[RunData], Figure]]] = {
     "timeline": (
         "Run timeline",
         "Target and achieved concurrency over the run, and journeys ending ready or failed per "
-        "second.  Grey lines mark step starts.",
+        "second (and, in the open model, arrivals dropped because --max-in-flight journeys "
+        "were in flight).  Grey lines mark step starts.",
         timeline,
+    ),
+    "generator": (
+        "Load generator health",
+        "Left: how late polls were sent against their schedule (p50, p99), how late open-model "
+        "journeys started, and how late the event loop woke (blocking), per step.  A poll-lag "
+        "p99 above a tenth of the poll interval marks a step measured by a saturated "
+        "generator: its own lateness reads as the target's latency.  Right: CPU of one load "
+        "process (the busiest second per step at p99).  Near one whole core means: fewer "
+        "users per worker, more workers (--processes), or a longer --poll-interval.",
+        generator,
+    ),
+    "connect": (
+        "CDP connect check",
+        "With --cdp-check: after ready, time to open the session's cdp_url websocket (connect), "
+        "Browser.getVersion's round trip (first command) and, with --cdp-navigate, opening a "
+        "page and loading it (navigate); p50 solid, p99 dashed.",
+        connect,
     ),
 }
 

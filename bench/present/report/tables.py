@@ -45,26 +45,26 @@ def headline(data: RunData) -> Headline:
     cap = data.capacity
     levels = data.levels
     slo = cap.slo.describe()
-    if cap.concurrency is None:
+    if cap.level is None:
         failing = next((v for v in cap.steps if v.passes is False), None)
-        why = f" (concurrency {failing.target}: {failing.reason})" if failing else ""
+        why = f" ({data.level_name} {failing.target:g}: {failing.reason})" if failing else ""
         capacity = f"Capacity at SLO: none - no level tested meets it{why}."
-    elif levels and cap.concurrency == max(levels):
-        capacity = (f"Capacity at SLO: at least {cap.concurrency} concurrent requests "
+    elif levels and cap.level == max(levels):
+        capacity = (f"Capacity at SLO: at least {data.level_text(cap.level)} "
                     "(the highest level tested passed; extend the ladder to find the limit).")
     else:
         failing = next((v for v in cap.steps
                         if v.passes is False and v.target == cap.first_failure), None)
-        why = f"; {cap.first_failure} fails: {failing.reason}" if failing else ""
-        capacity = f"Capacity at SLO: {cap.concurrency} concurrent requests{why}."
-    if cap.highest_passing is not None and cap.concurrency is not None \
-            and cap.highest_passing > cap.concurrency:
-        capacity += (f" (Level {cap.highest_passing} passed again above the failure; "
+        why = f"; {cap.first_failure:g} fails: {failing.reason}" if failing else ""
+        capacity = f"Capacity at SLO: {data.level_text(cap.level)}{why}."
+    if cap.highest_passing is not None and cap.level is not None \
+            and cap.highest_passing > cap.level:
+        capacity += (f" (Level {cap.highest_passing:g} passed again above the failure; "
                      "it does not count.)")
     base = levels[0] if levels else None
     if data.knee is not None:
-        knee = (f"Knee: median ready time bends at concurrency {data.knee} "
-                f"(first level above {data.knee_factor:g}x the median at {base}).")
+        knee = (f"Knee: median ready time bends at {data.level_name} {data.knee:g} "
+                f"(first level above {data.knee_factor:g}x the median at {base:g}).")
     else:
         knee = (f"Knee: none within the levels tested (median ready time stayed within "
                 f"{data.knee_factor:g}x the median at the lowest level).")
@@ -84,7 +84,7 @@ def step_rows(data: RunData) -> list[tuple[str, ...]]:
         verdict = "-" if v is None or v.passes is None else ("pass" if v.passes else "FAIL")
         ready = s.metrics.get("ready")
         rows.append((
-            str(s.index + 1), str(s.target), f"{s.achieved:.3g}", str(s.journeys),
+            str(s.index + 1), f"{s.level:g}", f"{s.achieved:.3g}", str(s.journeys),
             str(s.warmup_journeys), str(s.ready), percent(s.failure_rate),
             *(with_interval(ready, q) for q in TABLE_QUANTILES), verdict,
         ))
@@ -95,7 +95,7 @@ OUTCOME_HEADER = ("step", "target", *OUTCOMES, "rejected by HTTP code")
 
 
 def outcome_rows(data: RunData) -> list[tuple[str, ...]]:
-    return [(str(s.index + 1), str(s.target), *(str(s.outcomes.get(o, 0)) for o in OUTCOMES),
+    return [(str(s.index + 1), f"{s.level:g}", *(str(s.outcomes.get(o, 0)) for o in OUTCOMES),
              ", ".join(f"{code}: {n}" for code, n in sorted(s.rejections.items())) or "-")
             for s in data.steps]
 
@@ -117,7 +117,7 @@ def verdict_rows(data: RunData) -> list[tuple[str, ...]]:
     rows = []
     for v in data.capacity.steps:
         verdict = "not evaluated" if v.passes is None else ("pass" if v.passes else "FAIL")
-        rows.append((str(v.index + 1), str(v.target),
+        rows.append((str(v.index + 1), f"{v.target:g}",
                      duration(None if v.ready_quantile_s is None else v.ready_quantile_s * 1e6),
                      percent(v.failure_rate), verdict, v.reason))
     return [("step", "target", f"{q} ready", "failure rate", "verdict", "why"), *rows]
@@ -139,7 +139,11 @@ def run_facts(data: RunData) -> list[tuple[str, str]]:
          else f"{data.target_label} at {data.host}"),
         ("started", data.started_at),
         ("duration", f"{data.duration_s:g} s"),
-        ("ladder", ", ".join(str(s.target) for s in data.steps)),
+        ("ladder", ", ".join(str(s.target) for s in data.steps)) if not data.open_model else (
+            "arrival rates",
+            ", ".join(f"{s.level:g}" for s in data.steps)
+            + f" sessions/s (at most {max((s.target for s in data.steps), default=0)} in flight)",
+        ),
         ("step time / settle", f"{data.step_time_s:g} s / {data.settle_s:g} s"),
         ("journeys", str(data.totals.get("journeys", 0))),
     ]

@@ -47,7 +47,7 @@ def warnings_for(data: RunData) -> list[ReportWarning]:
     for q in QUANTILES:
         need = samples_for_interval(q)
         short = [
-            f"{s.target} ({s.metrics['ready'].count if 'ready' in s.metrics else 0})"
+            f"{s.level:g} ({s.metrics['ready'].count if 'ready' in s.metrics else 0})"
             for s in data.steps
             if 0 < (s.metrics["ready"].count if "ready" in s.metrics else 0) < need
         ]
@@ -55,7 +55,7 @@ def warnings_for(data: RunData) -> list[ReportWarning]:
             out.append(ReportWarning(
                 "few-samples",
                 f"{quantile_name(q)} ready time rests on too few samples for a 95 % confidence "
-                f"interval (needs {need}) at concurrency (samples): {_levels(short)}; "
+                f"interval (needs {need}) at {data.level_name} (samples): {_levels(short)}; "
                 f"those {quantile_name(q)} values are close to the maximum seen and unstable.",
                 "Lengthen --step-time (samples grow with step time x concurrency) or read "
                 "a lower percentile for those steps.",
@@ -85,6 +85,7 @@ def warnings_for(data: RunData) -> list[ReportWarning]:
         for s in data.steps
         if s.target > 0 and s.journeys + s.warmup_journeys > 0
         and s.achieved < ACHIEVED_FRACTION * s.target
+        and s.arrival_rate is None  # the open model's target is a cap, not a goal
     ]
     if low:
         out.append(ReportWarning(
@@ -115,14 +116,14 @@ def warnings_for(data: RunData) -> list[ReportWarning]:
 
     # 5. Warm-up larger than the measured part: most of each step was thrown away.
     heavy = [
-        f"{s.target} ({s.warmup_journeys} warm-up vs {s.journeys} measured)"
+        f"{s.level:g} ({s.warmup_journeys} warm-up vs {s.journeys} measured)"
         for s in data.steps
         if s.warmup_journeys > s.journeys
     ]
     if heavy:
         out.append(ReportWarning(
             "warmup-dominates",
-            f"Warm-up journeys outnumber measured ones at concurrency: {_levels(heavy)}.",
+            f"Warm-up journeys outnumber measured ones at {data.level_name}: {_levels(heavy)}.",
             "Lengthen --step-time or shorten --settle so most of each step is measured.",
         ))
 
@@ -148,6 +149,63 @@ def warnings_for(data: RunData) -> list[ReportWarning]:
             "leaked-sessions",
             f"{data.left_alive} session(s) were still alive after the clean-up sweep.",
             "End them by hand (ids are in the results file's cleanup section).",
+        ))
+
+    # 10. A saturated generator: its own lateness reads as the target's latency.
+    saturated = [
+        f"{s.level:g} (poll-lag p99 {s.generator['poll_lag_p99_us'] / 1e3:.3g} ms)"
+        for s in data.steps
+        if s.generator and s.generator.get("saturated")
+    ]
+    if saturated:
+        out.append(ReportWarning(
+            "saturated-generator",
+            f"The load generator was saturated at {data.level_name} {_levels(saturated)}: "
+            f"polls left more than a tenth of the poll interval ({data.poll_interval_s:g} s) "
+            "late, so latencies there include the generator's own lateness.",
+            "Run fewer users per worker: more workers (--processes N, or more --worker "
+            "processes), or a longer --poll-interval; keep other work off the load machine.",
+        ))
+
+    # 11. Open model: arrivals turned away because --max-in-flight journeys were in flight.
+    dropped = [
+        f"{s.level:g} ({s.dropped_share:.1%})"
+        for s in data.steps
+        if s.dropped_share and s.dropped_share > data.capacity.slo.failure_rate_limit
+    ]
+    if dropped:
+        out.append(ReportWarning(
+            "dropped-arrivals",
+            f"Arrivals were dropped because --max-in-flight journeys were already in flight at "
+            f"arrival rate (share of arrivals): {_levels(dropped)}; those steps did not offer "
+            "the target their full rate, and fail the SLO for it.",
+            "Raise --max-in-flight above arrival rate x time in flight (Little's law); if the "
+            "target's ready time grows step by step, this is the queue the closed model hides.",
+        ))
+
+    # 12. Connect check failures: ready but not usable.
+    causes: dict[str, int] = {}
+    for s in data.steps:
+        for cause, n in s.cdp_errors.items():
+            causes[cause] = causes.get(cause, 0) + n
+    if causes:
+        listed = ", ".join(f"{c} ({n})" for c, n in sorted(causes.items(), key=lambda kv: -kv[1]))
+        out.append(ReportWarning(
+            "unusable-sessions",
+            f"Sessions said ready but the CDP check failed: {listed}.",
+            "Check the provider's cdp_url (and --cdp-timeout); these count as failures.",
+        ))
+
+    # 13. Time in no known phase: the provider's answers did not name the phase.
+    unknown = data.merged.get("unknown")
+    if unknown is not None and ready and unknown.count > UNOBSERVED_FRACTION * ready:
+        out.append(ReportWarning(
+            "unknown-phase",
+            f"{unknown.count} of {ready} ready journeys spent time in answers that named no "
+            "phase the API doc lists (no progress, an unknown word, or the phase ahead of the "
+            "status): shown as `unknown`, never charged to a named phase.",
+            "Nothing to fix on this side; the phase breakdown is as fine as the provider's "
+            "answers allow.",
         ))
 
     # 9. A worker vanished: its unshipped journeys (at most its last 2 s) are missing.
