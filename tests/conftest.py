@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -72,3 +73,17 @@ def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["error"]["code"] == status
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     return body
+
+
+def require_chromium(path: str | None) -> None:
+    """Skip a test that needs Chromium where it is missing, but fail it where CI asked for it.
+
+    `.ci/run` installs Debian's chromium and sets BENCH_REQUIRE_CHROMIUM=1, so on CI a
+    missing browser is a failure, never a test silently skipped.
+    """
+    if path and os.path.exists(path):
+        return
+    reason = "chromium is not installed (apt-get install chromium; .ci/run does)"
+    if os.environ.get("BENCH_REQUIRE_CHROMIUM") == "1":
+        pytest.fail(f"BENCH_REQUIRE_CHROMIUM=1 but {reason}")
+    pytest.skip(reason)

@@ -28,6 +28,7 @@ import httpx
 import psutil
 import pytest
 from cdp_helpers import ready_session, wait_until, write_profile
+from conftest import require_chromium
 
 from bench.measure.cdp_client import connect_check
 from bench.simulator.browsers import group_members
@@ -40,13 +41,8 @@ GONE_S = 15.0  # bound on waiting for a browser to disappear (the harness-death 
 
 
 @pytest.fixture(autouse=True)
-def require_chromium() -> None:
-    if os.path.exists(CHROMIUM):
-        return
-    reason = f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)"
-    if os.environ.get("BENCH_REQUIRE_CHROMIUM") == "1":
-        pytest.fail(f"BENCH_REQUIRE_CHROMIUM=1 but {reason}")
-    pytest.skip(reason)
+def _chromium() -> None:
+    require_chromium(CHROMIUM)
 
 
 @pytest.fixture

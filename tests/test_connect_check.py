@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 from cdp_helpers import write_profile
+from conftest import require_chromium
 from locust_runs import LocustProcess, assert_sound, finish
 
 from bench.core import exitcodes
@@ -92,11 +93,7 @@ def test_unusable_sessions_are_their_own_outcome_with_their_causes(tmp_path):
 
 @pytest.fixture
 def chromium_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    if not os.path.exists(CHROMIUM):
-        reason = f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)"
-        if os.environ.get("BENCH_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"BENCH_REQUIRE_CHROMIUM=1 but {reason}")
-        pytest.skip(reason)
+    require_chromium(CHROMIUM)
     # Browsers keep their user-data-dirs under $TMPDIR: a short one of ours (Chromium's
     # socket path must stay under 108 bytes), so leftovers are easy to find.
     folder = Path(tempfile.mkdtemp(prefix="bcc-", dir="/tmp"))

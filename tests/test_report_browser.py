@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import require_chromium
 
 from bench.present.report import build_report
 from bench.present.report.figures import PLOTS
@@ -32,9 +33,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # hanging it; nothing here measures time.
 WAIT_S = 60.0
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)"
-)
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    require_chromium(CHROMIUM)
 
 
 @pytest.fixture(scope="module")

@@ -46,10 +46,10 @@ log = logging.getLogger("bench")
 
 MAX_PAGES = 1000  # a listing longer than this is not believed complete
 PARALLEL = 8  # concurrent calls of one clean-up pass
-# Unusable answers (malformed, refused, still failing after retries) before a request
-# stops being polled: as good as forgotten, it is left to the tag sweep, which finds
-# its session (if any) by tag; without this a broken status endpoint held the
-# clean-up for its whole deadline.
+# DELETEs of a known session that failed (each after its retries) before the resolve
+# passes stop trying it: it is named in the report and tried once more at the sweep.
+# A request whose status answers are unusable is NOT given up on: it may still become
+# a session, which only waiting (bounded by the deadline) and the sweep can end.
 MAX_STRIKES = 5
 
 Parallel = Callable[[Iterable[Callable[[], None]]], None]
@@ -94,10 +94,8 @@ class Orphans:
         self.strikes.pop(request_id, None)
 
     def strike(self, request_id: str) -> None:
-        """One more unusable answer; past MAX_STRIKES the request is left to the sweep."""
+        """One more failed DELETE of this request's session (see MAX_STRIKES)."""
         self.strikes[request_id] = self.strikes.get(request_id, 0) + 1
-        if self.strikes[request_id] >= MAX_STRIKES and self.open.get(request_id) is None:
-            self.lose(request_id)
 
     def lose(self, request_id: str) -> None:
         self.open.pop(request_id, None)
@@ -124,9 +122,13 @@ class Cleaner:
     rng: random.Random = field(default_factory=random.Random)
     parallel: Parallel = sequential
     attempts: int = 5
+    backoff_base_s: float = 0.25  # the first backoff window; the run passes its poll interval
 
     def _retry(self, deadline: float) -> RetryPolicy:
-        return RetryPolicy(self.clock, self.sleep, self.rng, deadline, attempts=self.attempts)
+        return RetryPolicy(
+            self.clock, self.sleep, self.rng, deadline, attempts=self.attempts,
+            base_s=self.backoff_base_s,
+        )  # fmt: skip
 
     # --- single sessions and requests --------------------------------------------------
 
@@ -164,13 +166,11 @@ class Cleaner:
                 orphans.lose(request_id)  # forgotten: only a listing can find its session
                 return False
             if reply.status != 200:
-                orphans.strike(request_id)
                 return False  # try again later
             try:
                 answer = parse_status(reply.body)
             except ProtocolViolation:
-                orphans.strike(request_id)
-                return False
+                return False  # unreadable now; it may still become a session: later
             if answer.status in ("failed", "cancelled"):
                 orphans.closed(request_id)  # no session was produced
                 return False
@@ -346,32 +346,50 @@ def unswept_report(orphans: Orphans) -> dict[str, Any]:
 
 
 def final_report(
-    cleaner: Cleaner | None, orphans: Orphans, tag: str, deadline: float
+    cleaner: Cleaner | None,
+    orphans: Orphans,
+    tag: str,
+    deadline: float,
+    poll_interval: float = 0.25,
 ) -> dict[str, Any]:
     """Sweep the tag and say, truthfully, which sessions are not confirmed ended.
 
+    Requests still pending at the end (their status could not be read, say) may yet
+    become sessions: a queued one gets its browser only when another session ends.  So
+    the sweep is repeated, a poll interval apart, until as many sessions the run had
+    not seen were found and ended as there were pending requests (each makes at most
+    one), or the deadline passes.
+
     Counted as not confirmed: sessions of ours still alive after the sweep; sessions
     this run saw that no DELETE of ours could end (if they are over now, they died of
-    their idle timeout, billed until then); requests still pending (they may yet become
-    sessions).  Requests the provider forgot and creates whose answer was lost are
-    covered only by a complete listing (their sessions carry the tag): without one they
-    count too.
+    their idle timeout, billed until then); pending requests no ended session accounts
+    for.  Requests the provider forgot and creates whose answer was lost are covered
+    only by a complete listing (their sessions carry the tag): without one they count.
     """
     report = unswept_report(orphans)
     if cleaner is None:
         log.warning("no target to clean up: leaks cannot be ruled out")
         return report
     known = {sid for sid in orphans.open.values() if sid}
-    swept = cleaner.sweep(tag, known, deadline)
-    ended = swept.pop("ended_ids")
+    pending = report["unresolved_request_ids"]
+    ended: set[str] = set()
+    while True:
+        swept = cleaner.sweep(tag, known, deadline)
+        ended |= swept.pop("ended_ids")
+        found = len(ended - known)  # sessions the run never saw: its pending requests'
+        if found >= len(pending) or not swept["listing_complete"]:
+            break
+        if cleaner.clock() + poll_interval >= deadline:
+            break
+        cleaner.sleep(poll_interval)
     complete = bool(swept["listing_complete"])
     alive = set(swept["left_alive_ids"])
     # Sessions this run saw but never heard a DELETE answer end: one more try each.
     unended = {s for s in sorted(known - alive - ended) if not cleaner.end_session(s, deadline)}
     uncovered = 0 if complete else len(orphans.lost) + orphans.lost_creates
-    pending = report["unresolved_request_ids"]
+    unaccounted = max(0, len(pending) - len(ended - known))
     report.update(
-        ended_by_sweep=swept["ended_by_sweep"],
+        ended_by_sweep=len(ended),
         left_alive=len(alive),
         left_alive_ids=sorted(alive),
         unended_session_ids=sorted(unended),
@@ -379,7 +397,7 @@ def final_report(
         listing_error=swept["listing_error"],
         listed=swept["listed"],
         listed_not_ours=swept["listed_not_ours"],
-        leaked=len(alive | unended) + len(pending) + uncovered,
+        leaked=len(alive | unended) + unaccounted + uncovered,
     )
     if not complete:
         log.warning(

@@ -272,10 +272,11 @@ class Coordinator:
         client = HttpxTransport(host, self.target.api_key, self.config.tls)
         try:
             return cleanup.final_report(
-                gevent_cleaner(client, random.Random()),
+                gevent_cleaner(client, random.Random(), self.config.poll_interval),
                 self.fleet.unresolved(),
                 run.tag,
                 time.monotonic() + self.config.drain_timeout,
+                self.config.poll_interval,
             )
         finally:
             client.close()

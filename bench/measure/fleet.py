@@ -80,11 +80,8 @@ class LocalFleet:
         return self.load.inflight
 
     def drained(self) -> bool:
-        if self.load.inflight:
-            return False
-        if self.load.orphans.open:
-            self.load.resolve_orphans()
-        return True
+        # What cut journeys left behind is ended once, by before_finalise.
+        return self.load.inflight == 0
 
     def capped(self) -> bool:
         return self.load.capped

@@ -449,12 +449,19 @@ class LoadSide:
         if not host:
             return None
         if self.cleaner is None:
-            self.cleaner = gevent_cleaner(HttpxTransport(host, self.api_key, self.tls), self.rng)
+            client = HttpxTransport(host, self.api_key, self.tls)
+            self.cleaner = gevent_cleaner(client, self.rng, self.poll_interval)
         return self.cleaner
 
 
-def gevent_cleaner(client: HttpxTransport, rng: random.Random) -> cleanup.Cleaner:
-    """A Cleaner whose passes run `cleanup.PARALLEL` calls at a time in greenlets."""
+def gevent_cleaner(
+    client: HttpxTransport, rng: random.Random, poll_interval: float
+) -> cleanup.Cleaner:
+    """A Cleaner whose passes run `cleanup.PARALLEL` calls at a time in greenlets.
+
+    Its retries back off from the run's poll interval (within 10 ms .. 1 s), as the
+    journeys' own do: a provider polled every 0.25 s is retried on that time scale.
+    """
 
     def parallel(tasks: Any) -> None:
         pool = gevent.pool.Pool(cleanup.PARALLEL)
@@ -463,8 +470,9 @@ def gevent_cleaner(client: HttpxTransport, rng: random.Random) -> cleanup.Cleane
         pool.join()
 
     return cleanup.Cleaner(
-        client, clock=time.monotonic, sleep=gevent.sleep, rng=rng, parallel=parallel
-    )
+        client, clock=time.monotonic, sleep=gevent.sleep, rng=rng, parallel=parallel,
+        backoff_base_s=min(1.0, max(0.01, poll_interval)),
+    )  # fmt: skip
 
 
 def _fire_phase_events(environment: Any, result: JourneyResult) -> None:
