@@ -6,7 +6,12 @@ confirmed ended (left alive + leaked) against the sessions of the run the simula
 still holds alive, foreign sessions ended, and requests that carried the key to
 another origin.  tests/test_dialect_matrix.py asserts the same runs.
 
-    .venv/bin/python benchmarks/dialect_matrix.py [--only dialect-mix,...]
+    .venv/bin/python benchmarks/dialect_matrix.py [--only dialect-mix,...] [--harness DIR]
+
+--harness DIR runs another checkout's harness (DIR/.venv, DIR/locustfiles) against
+this simulator, e.g. the harness as it was before the dialects:
+    git worktree add /tmp/before a215844 && make -C /tmp/before setup
+    .venv/bin/python benchmarks/dialect_matrix.py --harness /tmp/before
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from dialect_runs import run_dialect  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated profiles (default: all)")
+    parser.add_argument("--harness", type=Path, default=None,
+                        help="another checkout whose harness to run (default: this one)")
     args = parser.parse_args()
     profiles = sorted(p.stem for p in (ROOT / "bench/simulator/profiles").glob("dialect-*.toml"))
     if args.only:
@@ -34,7 +41,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for profile in profiles:
         with tempfile.TemporaryDirectory() as tmp:
-            result = run_dialect(profile, Path(tmp) / "run")
+            result = run_dialect(profile, Path(tmp) / "run", harness=args.harness)
         doc, counters = result.run.doc, result.counters
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result.run.outcomes.items()))
         claimed = doc["cleanup"]["leaked"]

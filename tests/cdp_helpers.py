@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import websocket
+
+from bench.simulator.process import SimulatorProcess
 
 # Fixed CDP latencies (unscaled seconds; the `fast` profile's x0.02 makes them 50, 30,
 # 10 and 80 ms), so bounds taken from the truth can be checked against known values too.
@@ -106,3 +110,27 @@ class RawCdp:
 
     def close(self) -> None:
         self.ws.close(timeout=1)
+
+
+@contextlib.contextmanager
+def fixed_cdp_simulator(folder: Path, *, seed: int, key: str) -> Iterator[SimulatorProcess]:
+    """The fast profile with FIXED_CDP latencies, truth on: the CDP tests' simulator."""
+    path = write_profile(folder, "cdp-fixed", 'extends = "fast"\n' + FIXED_CDP)
+    with SimulatorProcess(path, seed=seed, truth=True, api_key=key) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def api_client(sim: SimulatorProcess, key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sim.url, headers={"anchor-api-key": key}, timeout=10) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def no_faults_around(sim: SimulatorProcess) -> Iterator[SimulatorProcess]:
+    """Faults off before and after a test that sets its own."""
+    sim.set_faults({})
+    try:
+        yield sim
+    finally:
+        sim.set_faults({})

@@ -33,11 +33,18 @@ class DialectRun:
         return {r["request_id"]: r for r in self.truth["requests"] if self.run.tag in r["tags"]}
 
 
-def run_dialect(profile: str, out: Path, seed: int = 5) -> DialectRun:
+def run_dialect(
+    profile: str, out: Path, seed: int = 5, harness: Path | None = None
+) -> DialectRun:
+    """One run against `profile`; `harness`: another checkout's harness (its .venv and
+    locustfile) instead of this one, e.g. an older commit's, against this simulator."""
     with SimulatorProcess(profile, seed=seed, truth=True, api_key=KEY) as sim:
-        proc = LocustProcess(
-            ["--headless", "--only-summary", "--host", sim.url, *ARGS, "--results-dir", str(out)],
-            key=KEY,
-        )
+        args = ["--headless", "--only-summary", "--host", sim.url, *ARGS, "--results-dir", str(out)]
+        if harness is not None:
+            command = [str(harness / ".venv/bin/python"), "-m", "locust", "-f",
+                       str(harness / "locustfiles/async_sessions.py"), *args]  # fmt: skip
+            proc = LocustProcess([], key=KEY, cwd=harness, command=command)
+        else:
+            proc = LocustProcess(args, key=KEY)
         run = finish(proc, out)
         return DialectRun(run, sim.counters(), sim.truth())

@@ -108,11 +108,18 @@ class LocustProcess:
     """
 
     def __init__(
-        self, args: Sequence[str], *, key: str, cwd: Path = ROOT, timeout: float = 90
+        self,
+        args: Sequence[str],
+        *,
+        key: str,
+        cwd: Path = ROOT,
+        timeout: float = 90,
+        command: Sequence[str] | None = None,
     ) -> None:
         env = {**os.environ, "ANCHOR_API_KEY": key}
         self.proc = subprocess.Popen(
-            locust_command(*args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            list(command) if command is not None else locust_command(*args),
+            cwd=cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             # Its own process group, so a test can send a terminal's Ctrl-C (killpg).
             start_new_session=True,

@@ -23,7 +23,7 @@ from bench.simulator.process import SimulatorProcess
 
 KEY = "canary-key-generator-health-4f02"
 HOGS = 4
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def _run(out: Path, hogs: int) -> dict:

@@ -33,7 +33,7 @@ LATENCY_ALLOWANCE_S = 0.001
 # Default profile's shapes x0.1 with 3 slots, so the 4-user step really queues.
 PROFILE = ROOT / "tests" / "fixtures" / "profiles" / "accuracy.toml"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def run_locust(

@@ -17,10 +17,12 @@ import websocket
 from cdp_helpers import (
     COMMAND_S,
     FIRST_S,
-    FIXED_CDP,
     HANDSHAKE_S,
     NAVIGATE_S,
     RawCdp,
+    api_client,
+    fixed_cdp_simulator,
+    no_faults_around,
     ready_session,
     wait_until,
     write_profile,
@@ -35,23 +37,20 @@ HEX32 = re.compile(r"^[0-9A-F]{32}$")
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    folder = tmp_path_factory.mktemp("cdp-profiles")
-    path = write_profile(folder, "cdp-fixed", 'extends = "fast"\n' + FIXED_CDP)
-    with SimulatorProcess(path, seed=7, truth=True, api_key=KEY) as process:
+    with fixed_cdp_simulator(tmp_path_factory.mktemp("cdp-profiles"), seed=7, key=KEY) as process:
         yield process
 
 
 @pytest.fixture(scope="module")
 def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url, headers={"anchor-api-key": KEY}, timeout=10) as client:
+    with api_client(sim, KEY) as client:
         yield client
 
 
 @pytest.fixture
 def faults(sim: SimulatorProcess) -> Iterator[SimulatorProcess]:
-    sim.set_faults({})
-    yield sim
-    sim.set_faults({})
+    with no_faults_around(sim) as process:
+        yield process
 
 
 def cdp_truth(sim: SimulatorProcess, session_id: str) -> dict[str, Any]:

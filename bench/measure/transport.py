@@ -25,13 +25,19 @@ class LocustTransport:
         self._client = client
         self._headers = {API_KEY_HEADER: api_key, "Accept": "application/json"}
         self._post_headers = {**self._headers, "Content-Type": "application/json"}
+        self._status_for: str | None = None  # the request whose status path is cached
+        self._status_path = ""
 
     def _reply(self, response: Any) -> Reply:
         status = response.status_code or 0
         if status == 0:
             return Reply(0)
-        headers = response.headers or {}
-        return Reply(status, response.content or b"", headers.get("Retry-After"))
+        # Header lookups cost on every poll (the hot path): only the answers that may
+        # carry a Retry-After the driver honours are asked for one.
+        retry_after = None
+        if status in (429, 503):
+            retry_after = (response.headers or {}).get("Retry-After")
+        return Reply(status, response.content or b"", retry_after)
 
     def create(self, body: bytes) -> Reply:
         return self._reply(
@@ -42,12 +48,14 @@ class LocustTransport:
         )  # fmt: skip
 
     def status(self, request_id: str) -> Reply:
+        if request_id != self._status_for:
+            self._status_for = request_id
+            self._status_path = f"/v1/sessions/async/{request_id}/status"
         return self._reply(
             self._client.get(
-                f"/v1/sessions/async/{request_id}/status", headers=self._headers,
-                name=STATUS_NAME, allow_redirects=False,
+                self._status_path, headers=self._headers, name=STATUS_NAME, allow_redirects=False
             )
-        )  # fmt: skip
+        )
 
     def release(self, session_id: str) -> Reply:
         return self._reply(

@@ -317,17 +317,7 @@ def distribution(data: RunData) -> Figure:
 def calls(data: RunData) -> Figure:
     fig, ax = figure(layout="constrained")
     steps = _sorted_steps(data)
-    values: list[float] = []
-    for colour, metric in zip(OKABE_ITO, CALL_METRICS, strict=False):
-        for q, style in ((0.5, "-"), (0.99, "--")):
-            xs = [s.level for s in steps if metric in s.metrics
-                  and s.metrics[metric].quantiles[q] is not None]
-            ys = [(s.metrics[metric].quantiles[q] or 0) / 1e3 for s in steps
-                  if metric in s.metrics and s.metrics[metric].quantiles[q] is not None]
-            if xs:
-                values += ys
-                ax.plot(xs, ys, style, marker="o", ms=3, color=colour,
-                        label=f"{metric} {quantile_name(q)}")
+    values = _p50_p99_lines(ax, steps, CALL_METRICS, marker_size=3)
     if not values:
         _empty(ax, "no API call was timed")
     _log_if_wide(ax, values)
@@ -338,6 +328,23 @@ def calls(data: RunData) -> Figure:
     )
     _legend(ax, fontsize=8, ncol=3)
     return fig
+
+
+def _p50_p99_lines(
+    ax: object, steps: Sequence[StepData], metrics: Sequence[str], *, marker_size: float
+) -> list[float]:
+    """Each metric's p50 (solid) and p99 (dashed) per step, in ms; returns the values drawn."""
+    values: list[float] = []
+    for colour, metric in zip(OKABE_ITO, metrics, strict=False):
+        for q, style in ((0.5, "-"), (0.99, "--")):
+            pts = [(s.level, s.metrics[metric].quantiles[q]) for s in steps
+                   if metric in s.metrics and s.metrics[metric].quantiles[q] is not None]
+            if pts:
+                ys = [(v or 0) / 1e3 for _, v in pts]
+                values += ys
+                ax.plot([x for x, _ in pts], ys, style, marker="o", ms=marker_size,  # type: ignore[attr-defined]
+                        color=colour, label=f"{metric} {quantile_name(q)}")
+    return values
 
 
 def timeline(data: RunData) -> Figure:
@@ -423,16 +430,7 @@ def connect(data: RunData) -> Figure:
     """--cdp-check: is ready usable?  Connect, first command and navigation times."""
     fig, ax = figure(layout="constrained")
     steps = _sorted_steps(data)
-    values: list[float] = []
-    for colour, metric in zip(OKABE_ITO, ("connect", "first_command", "navigate"), strict=False):
-        for q, style in ((0.5, "-"), (0.99, "--")):
-            pts = [(s.level, s.metrics[metric].quantiles[q]) for s in steps
-                   if metric in s.metrics and s.metrics[metric].quantiles[q] is not None]
-            if pts:
-                ys = [v / 1e3 for _, v in pts]  # type: ignore[operator]
-                values += ys
-                ax.plot([x for x, _ in pts], ys, style, marker="o", ms=4, color=colour,
-                        label=f"{metric} {quantile_name(q)}")
+    values = _p50_p99_lines(ax, steps, ("connect", "first_command", "navigate"), marker_size=4)
     if not values:
         _empty(ax, "no connect check in this run (--cdp-check)")
     _log_if_wide(ax, values)
