@@ -1,0 +1,82 @@
+"""Run-to-run noise a comparison assumes when its own runs cannot measure it (a prior).
+
+Two runs of one release differ by more than their samples' scatter: the machine,
+its other processes, a provider's other tenants change between runs.  That run
+effect has a standard deviation tau on the log scale of each statistic (about a
+relative sd: tau 0.05 is about +-5 %).  A comparison with repeats estimates tau
+from them (bench.analyse.significance); this module holds what is assumed
+otherwise, and the weight that assumption keeps next to the repeats:
+
+* the defaults below, measured on real runs (see MEASURED); or
+* a `[noise]` table in the thresholds file (bench.present.compare.limits), for
+  another machine or a real provider, e.g. from `benchmarks/compare_calibration.py
+  noise` on your own repeated runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from bench.analyse.significance import RunEffects
+
+# tau per metric and statistic, measured: the DerSimonian-Laird moment estimate over
+# same-release runs of the CI ladder (their spread beyond each run's sampling
+# variance), at each of the 4 levels, the largest level's kept (the loopback calls'
+# noise is largest at concurrency 1).  A statistic no run could estimate (p99 at
+# 6-44 journeys a level) is absent; `_lookup` says what stands in for it.
+MEASURED = (
+    "8 runs of the default simulator profile (ladder 1,2,4,8 x 15 s, settle 3 s) on "
+    "the project's shared 2-core VM, 2026-11-30; benchmarks/compare_calibration.py noise"
+)
+_TABLE: dict[str, dict[str, float]] = {
+    "configuring": {"mean": 0.06, "p50": 0.0, "p90": 0.1423},
+    "create": {"mean": 0.3027, "p50": 0.3472, "p90": 0.4274},
+    "poll": {"mean": 0.7359, "p50": 0.8286, "p90": 0.6243, "p99": 0.2572},
+    "provisioning": {"mean": 0.0173, "p50": 0.0, "p90": 0.0199},
+    "queued": {"mean": 0.0953, "p50": 0.3135, "p90": 0.0},
+    "ready": {"mean": 0.0114, "p50": 0.0, "p90": 0.0},
+    "ready_seen": {"mean": 0.0094, "p50": 0.0, "p90": 0.0},
+    "release": {"mean": 0.2584, "p50": 0.2852, "p90": 0.4462},
+}
+DEFAULT_TAU: Mapping[str, Mapping[str, float]] = MappingProxyType(
+    {metric: MappingProxyType(per) for metric, per in _TABLE.items()}
+)
+DEFAULT_DF = 7.0  # runs - 1: the levels of a run share its mood, so they add no df
+
+
+def _lookup(metric: str, statistic: str, table: Mapping[str, Mapping[str, float]]) -> float:
+    """tau of a metric and statistic; where the table has none, never an optimistic guess.
+
+    A statistic the calibration could not estimate for a metric (p99 needs 368 samples
+    per level in every run) takes the largest tau measured for that metric; a metric
+    the table does not know takes the largest tau measured for the statistic (or, at
+    worst, for anything).
+    """
+    per = table.get(metric)
+    if per:
+        return per[statistic] if statistic in per else max(per.values())
+    same = [p[statistic] for p in table.values() if statistic in p]
+    anything = [v for p in table.values() for v in p.values()]
+    return max(same or anything or [0.0])
+
+
+@dataclass(frozen=True)
+class NoisePrior:
+    """tau assumed per metric and statistic, worth `df` degrees of freedom next to repeats."""
+
+    tau: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: DEFAULT_TAU)
+    df: float = DEFAULT_DF
+    source: str = MEASURED
+
+    def for_row(self, metric: str, statistic: str) -> RunEffects:
+        tau = _lookup(metric, statistic, self.tau)
+        return RunEffects(tau * tau, self.df)
+
+    def to_json(self) -> dict[str, object]:
+        return {"df": self.df, "source": self.source,
+                "tau": {m: dict(v) for m, v in self.tau.items()}}
+
+
+__all__ = ["DEFAULT_DF", "DEFAULT_TAU", "MEASURED", "NoisePrior"]
