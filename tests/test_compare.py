@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bench.analyse.significance import RunEffects
 from bench.cli import main
 from bench.core import exitcodes
 from bench.present.compare import (
@@ -306,9 +307,35 @@ def test_thresholds_file_round_trip(tmp_path):
     assert t.slo.ready_limit_s == 5.0
 
 
+def test_noise_table_in_the_thresholds_file_and_its_fallbacks(tmp_path):
+    from bench.present.compare.limits import load_thresholds
+    from bench.present.compare.noise import DEFAULT_TAU
+
+    path = tmp_path / "t.toml"
+    path.write_text('[noise]\ndf = 11\nsource = "staging, 12 runs"\n'
+                    '[noise.provisioning]\np50 = 0.08\nmean = 0.06\n')
+    noise = load_thresholds(path).noise
+    assert (noise.df, noise.source) == (11.0, "staging, 12 runs")
+    assert noise.for_row("provisioning", "p50") == RunEffects(pytest.approx(0.0064), 11.0)
+    # Values not given keep the measured defaults.
+    assert noise.for_row("poll", "p50").tau == pytest.approx(DEFAULT_TAU["poll"]["p50"])
+    # A statistic the table lacks takes the metric's largest tau; an unknown metric the
+    # statistic's largest over every metric: never an optimistic guess.
+    table = NoisePrior(tau={"ready": {"p50": 0.01, "mean": 0.02}, "poll": {"p50": 0.5}},
+                       df=5, source="t")
+    assert table.for_row("ready", "p99").tau == pytest.approx(0.02)
+    assert table.for_row("cdp_connect", "p50").tau == pytest.approx(0.5)
+    assert table.for_row("cdp_connect", "p90").tau == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
+        ("[noise]\ndf = 0", "noise.df: must be in (0"),
+        ("[noise.ready]\np95 = 0.1", "noise.ready: unknown key 'p95'"),
+        ("[noise.readyy]\np50 = 0.1", "noise.readyy: unknown metric"),
+        ("[noise]\nsource = 3", "noise.source: expected a string"),
+        ("noise = 3", "noise must be a table"),
         ("alpha = 0.7", "alpha: must be in (0, 0.5]"),
         ("alpha = 'x'", "alpha: expected a number"),
         ("threshold = -1", "threshold: must be in [0, 10]"),

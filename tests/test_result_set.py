@@ -123,6 +123,9 @@ def test_report_of_a_set_shows_the_spread_between_runs(tmp_path):
     line = next(x for x in summary.splitlines() if x.startswith("| all | ready | p50 |"))
     assert "| 3 |" in line
     assert "Spread between the 3 runs" in (tmp_path / "out" / "report.html").read_text()
+    # From the command line, the set's folder: the report lands in it.
+    assert main(["report", str(tmp_path / "set")]) == 0
+    assert "## Spread between the 3 runs" in (tmp_path / "set" / "summary.md").read_text()
     # One run: no spread section.
     build_report([runs[0]], tmp_path / "one")
     assert "Spread" not in (tmp_path / "one" / "summary.md").read_text()
