@@ -23,27 +23,29 @@ from bench.analyse.significance import RunEffects
 
 # tau per metric and statistic, measured: the DerSimonian-Laird moment estimate over
 # same-release runs of the CI ladder (their spread beyond each run's sampling
-# variance), at each of the 4 levels, the largest level's kept (the loopback calls'
-# noise is largest at concurrency 1).  A statistic no run could estimate (p99 at
-# 6-44 journeys a level) is absent; `_lookup` says what stands in for it.
+# variance), at each of the 4 levels from the runs that can estimate it there, the
+# largest level's kept (the loopback calls' noise differs by level, up to 3x).  A
+# statistic no run could estimate (p99 at 6-44 journeys a level) is absent; `_lookup`
+# says what stands in for it.
 MEASURED = (
-    "8 runs of the default simulator profile (ladder 1,2,4,8 x 15 s, settle 3 s) on "
-    "the project's shared 2-core VM, 2026-11-30; benchmarks/compare_calibration.py noise"
+    "24 runs of the default simulator profile (ladder 1,2,4,8 x 15 s, settle 3 s) on "
+    "the project's shared 2-core VM, 2026-11-30 12:03-13:01 UTC; "
+    "benchmarks/compare_calibration.py noise"
 )
 _TABLE: dict[str, dict[str, float]] = {
-    "configuring": {"mean": 0.06, "p50": 0.0, "p90": 0.1423},
-    "create": {"mean": 0.3027, "p50": 0.3472, "p90": 0.4274},
-    "poll": {"mean": 0.7359, "p50": 0.8286, "p90": 0.6243, "p99": 0.2572},
-    "provisioning": {"mean": 0.0173, "p50": 0.0, "p90": 0.0199},
-    "queued": {"mean": 0.0953, "p50": 0.3135, "p90": 0.0},
-    "ready": {"mean": 0.0114, "p50": 0.0, "p90": 0.0},
-    "ready_seen": {"mean": 0.0094, "p50": 0.0, "p90": 0.0},
-    "release": {"mean": 0.2584, "p50": 0.2852, "p90": 0.4462},
+    "configuring": {"mean": 0.0374, "p50": 0.142, "p90": 0.0779},
+    "create": {"mean": 0.5063, "p50": 0.3342, "p90": 0.6287},
+    "poll": {"mean": 0.5244, "p50": 0.5913, "p90": 0.5409, "p99": 0.2831},
+    "provisioning": {"mean": 0.0203, "p50": 0.0, "p90": 0.0087},
+    "queued": {"mean": 0.0584, "p50": 0.2067, "p90": 0.0},
+    "ready": {"mean": 0.0143, "p50": 0.0052, "p90": 0.0},
+    "ready_seen": {"mean": 0.0138, "p50": 0.0069, "p90": 0.0},
+    "release": {"mean": 0.641, "p50": 0.409, "p90": 0.8546},
 }
 DEFAULT_TAU: Mapping[str, Mapping[str, float]] = MappingProxyType(
     {metric: MappingProxyType(per) for metric, per in _TABLE.items()}
 )
-DEFAULT_DF = 7.0  # runs - 1: the levels of a run share its mood, so they add no df
+DEFAULT_DF = 23.0  # runs - 1: the levels of a run share its mood, so they add no df
 
 
 def _lookup(metric: str, statistic: str, table: Mapping[str, Mapping[str, float]]) -> float:
