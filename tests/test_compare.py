@@ -321,11 +321,15 @@ def test_noise_table_in_the_thresholds_file_and_its_fallbacks(tmp_path):
     assert noise.for_row("poll", "p50").tau == pytest.approx(DEFAULT_TAU["poll"]["p50"])
     # A statistic the table lacks takes the metric's largest tau; an unknown metric the
     # statistic's largest over every metric: never an optimistic guess.
-    table = NoisePrior(tau={"ready": {"p50": 0.01, "mean": 0.02}, "poll": {"p50": 0.5}},
+    table = NoisePrior(tau={"ready": {"p50": 0.01, "mean": 0.02}, "poll": {"p50": 0.5},
+                            "release": {"p50": 0.3, "p90": 0.1, "p99": 0.2, "mean": 0.4}},
                        df=5, source="t")
     assert table.for_row("ready", "p99").tau == pytest.approx(0.02)
     assert table.for_row("cdp_connect", "p50").tau == pytest.approx(0.5)
     assert table.for_row("cdp_connect", "p90").tau == pytest.approx(0.5)
+    # A percentile is never quieter than a lower one of its metric; the mean stands alone.
+    assert [table.for_row("release", s).tau for s in ("p50", "p90", "p99", "mean")] == (
+        pytest.approx([0.3, 0.3, 0.3, 0.4]))
 
 
 @pytest.mark.parametrize(

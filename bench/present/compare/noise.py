@@ -48,20 +48,33 @@ DEFAULT_TAU: Mapping[str, Mapping[str, float]] = MappingProxyType(
 DEFAULT_DF = 23.0  # runs - 1: the levels of a run share its mood, so they add no df
 
 
-def _lookup(metric: str, statistic: str, table: Mapping[str, Mapping[str, float]]) -> float:
-    """tau of a metric and statistic; where the table has none, never an optimistic guess.
+_QUANTILES = ("p50", "p90", "p99")
 
-    A statistic the calibration could not estimate for a metric (p99 needs 368 samples
-    per level in every run) takes the largest tau measured for that metric; a metric
-    the table does not know takes the largest tau measured for the statistic (or, at
-    worst, for anything).
+
+def _lookup(metric: str, statistic: str, table: Mapping[str, Mapping[str, float]]) -> float:
+    """tau of a metric and statistic; never an optimistic guess where the table is thin.
+
+    * A percentile is never assumed quieter than a lower percentile of the same metric
+      (tau of p99 >= tau of p90 >= tau of p50): the rare stalls of a shared machine
+      reach the tail first, and a tail's tau rests on few runs and levels (p99 only at
+      concurrency 8 on the CI ladder).  Without this rule, one run taken during a load
+      spike put `poll` p99 20x above the others and read as a regression in 23 of its
+      144 pairs (docs/compare.md).
+    * A statistic the table lacks for a metric (p99 needs 368 samples per level in every
+      run) takes the largest tau measured for that metric.
+    * A metric the table does not know takes the largest tau of that statistic over the
+      metrics it knows (or, at worst, of anything).
     """
     per = table.get(metric)
     if per:
-        return per[statistic] if statistic in per else max(per.values())
-    same = [p[statistic] for p in table.values() if statistic in p]
-    anything = [v for p in table.values() for v in p.values()]
-    return max(same or anything or [0.0])
+        if statistic not in per:
+            return max(per.values())
+        if statistic in _QUANTILES:
+            lower = _QUANTILES[: _QUANTILES.index(statistic) + 1]
+            return max(per[q] for q in lower if q in per)
+        return per[statistic]
+    same = [_lookup(m, statistic, table) for m, p in table.items() if p]
+    return max(same or [0.0])
 
 
 @dataclass(frozen=True)
