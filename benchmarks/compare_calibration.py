@@ -317,7 +317,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"code: {Path(compare_package.__file__).parent}")
     print(f"runs in {cache}: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(sets.items())))
     print(f"base runs taken {when(base)}; ladder {' '.join(LADDER_ARGS)}")
-    for size in repeats:
+    for size in [] if args.power_only else repeats:
         k_b, k_c = sizes(size)
         print(f"\n## baseline {k_b} run(s), candidate {k_c} run(s) (a side's runs are "
               "consecutive in time)")
@@ -536,6 +536,8 @@ def main() -> None:
                    help="also judge each pair with the noise table measured on the other "
                    "base runs only (setting 'defaults, noise table out of sample')")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--power-only", action="store_true",
+                   help="only the semi-synthetic power table (no pair tables)")
     p.add_argument("--code", default=None, metavar="DIR",
                    help="import bench from DIR instead (e.g. an older commit's tree)")
     p.set_defaults(func=cmd_evaluate)
