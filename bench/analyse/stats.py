@@ -1,10 +1,13 @@
-"""Pure statistics on HDR histograms: nearest-rank percentiles with distribution-free intervals.
+"""Pure statistics on HDR histograms: percentiles, their intervals and sampling variances.
 
 Percentiles use the nearest-rank definition (Hyndman & Fan 1996, type 1): the
 q-quantile of n samples is the ceil(q*n)-th smallest.  hdrh rounds the rank to
 the nearest integer instead, which for n < 100 can pick the sample below; we
 define it once, here, and use it everywhere (reports, comparisons, tests).
 A value is reported as the highest value equivalent to its bucket (within 0.1 %).
+Also here: the regularised incomplete beta function, and the sampling variance of one
+run's statistic on a log scale (Maritz-Jarrett for a percentile, the delta method for
+the mean), which bench.analyse.significance's mixed model of runs builds on.
 """
 
 from __future__ import annotations
