@@ -16,6 +16,7 @@ from bench.core.errors import UsageError
 from bench.core.text import one_line
 from bench.present.compare import command as _compare
 from bench.present.report import command as _report
+from bench.run import gather as _gather
 
 if TYPE_CHECKING:
     from bench.simulator.server import ServerOptions
@@ -145,6 +146,12 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_run.add_arguments,
         options=_run.options,
         run=_run.run,
+    ),
+    "gather": Command(
+        help=_gather.HELP,
+        add_arguments=_gather.add_arguments,
+        options=_gather.options,
+        run=_gather.run,
     ),
 }
 

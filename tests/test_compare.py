@@ -10,6 +10,7 @@ and review the diff like code.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -18,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bench.analyse.significance import RunEffects
 from bench.cli import main
 from bench.core import exitcodes
 from bench.present.compare import (
@@ -33,10 +35,13 @@ from bench.present.compare.analysis import (
     NEW_FAILURE_MODE,
     NOT_COMPARABLE,
     NOT_SIGNIFICANT,
+    TOO_FEW,
     UNCHANGED,
+    WITHIN_NOISE,
     WORSE,
 )
 from bench.present.compare.limits import parse_thresholds
+from bench.present.compare.noise import NoisePrior
 from bench.present.compare.synthetic import ready_times, synthetic_results
 from bench.record.results import dumps
 
@@ -58,11 +63,17 @@ def run(rng: random.Random, n: int, levels=(1, 4), run_id: str = "r", **kwargs):
     return synthetic_results(data, run_id=run_id, release=run_id, **kwargs)
 
 
+# Synthetic runs draw every sample from one fixed distribution: they have no run effect,
+# so most tests here compare them with no run-to-run noise assumed (and say so).
+NO_NOISE = NoisePrior(tau={}, df=math.inf, source="none (synthetic runs have no run effect)")
+QUIET = Thresholds(noise=NO_NOISE)
+
+
 def compare(base, cand, thresholds: Thresholds | None = None):
     b = base if isinstance(base, tuple) else (base,)
     c = cand if isinstance(cand, tuple) else (cand,)
     return compare_sides(Side("baseline", b, "b"), Side("candidate", c, "c"),
-                         thresholds or Thresholds())
+                         thresholds or QUIET)
 
 
 def row(comparison, level, metric, statistic):
@@ -94,7 +105,7 @@ def test_same_distribution_twice_is_not_a_regression():
     result = compare(run(rng, 4000, run_id="a"), run(rng, 4000, run_id="b"))
     assert result.exit_code == exitcodes.OK
     assert not result.regressions
-    assert {r.verdict for r in result.rows} <= {UNCHANGED, NOT_SIGNIFICANT}
+    assert {r.verdict for r in result.rows} <= {UNCHANGED, NOT_SIGNIFICANT, TOO_FEW}
 
 
 def test_a_faster_candidate_is_better_and_exits_0():
@@ -110,7 +121,8 @@ def test_change_below_the_threshold_is_unchanged_even_when_significant():
     mean = row(result, 1, "ready", "mean")
     assert mean.adjusted_p < 1e-6 and mean.verdict == UNCHANGED
     # ... and a stricter threshold for that row makes it a regression.
-    strict = parse_thresholds({"metrics": {"ready": {"mean": 0.03}}})
+    strict = dataclasses.replace(parse_thresholds({"metrics": {"ready": {"mean": 0.03}}}),
+                                 noise=NO_NOISE)
     assert row(compare(*_slower_pair(20000), strict), 1, "ready", "mean").verdict == WORSE
 
 
@@ -119,13 +131,26 @@ def _slower_pair(n: int):
     return run(rng, n, levels=(1,)), run(rng, n, levels=(1,), scale=1.05)
 
 
-def test_big_change_on_few_samples_is_not_significant():
+def test_rows_that_cannot_speak_are_too_few_samples_and_stay_out_of_holms_family():
     rng = random.Random(5)
-    result = compare(run(rng, 8, levels=(1,)), run(rng, 8, levels=(1,), scale=1.15))
-    assert row(result, 1, "ready", "p50").verdict in (NOT_SIGNIFICANT, UNCHANGED)
-    assert result.exit_code == exitcodes.OK
-    # Too few samples for a distribution-free p99 interval: shown without one.
+    result = compare(run(rng, 20, levels=(1,)), run(rng, 20, levels=(1,), tail=3.0))
+    # 20 samples hold no 95 % interval for p90 (29 needed) or p99 (368): not tested.
+    for metric in ("ready", "provisioning"):
+        for statistic in ("p90", "p99"):
+            r = row(result, 1, metric, statistic)
+            assert r.verdict == TOO_FEW and r.p_value is None and r.adjusted_p is None
+            assert r.delta is not None and r.delta > 0.1  # the tail did move
     assert row(result, 1, "ready", "p99").baseline_ci is None
+    # The family holds only the rows that were tested: mean and p50 of 3 metrics, and
+    # poll's p90 (its 20 samples... no: 20 < 29, so not p90); the failure rate with no
+    # failure on either side can never reach significance (Tarone) and is left out too.
+    tested = [r for r in result.rows if r.adjusted_p is not None]
+    assert {(r.metric, r.statistic) for r in tested} == {
+        (m, s) for m in ("ready", "provisioning", "poll") for s in ("mean", "p50")}
+    assert result.family_size == 6
+    rate = row(result, 1, "failure rate", "rate")
+    assert rate.too_few and rate.verdict == UNCHANGED
+    assert "p99 at 1" in render_markdown(result)
 
 
 def test_new_failure_mode_is_a_regression_when_significant():
@@ -136,9 +161,9 @@ def test_new_failure_mode_is_a_regression_when_significant():
     [new] = [r for r in result.rows if r.metric == "outcome:timeout"]
     assert new.verdict == NEW_FAILURE_MODE
     assert result.exit_code == exitcodes.REGRESSION
-    # One timeout in 3000 is no evidence of anything.
+    # One timeout in 3000 is no evidence of anything, and can never be: out of the family.
     few = compare(base, run(rng, 3000, levels=(1,), outcomes={1: {"timeout": 1}}))
-    assert [r.verdict for r in few.rows if r.metric == "outcome:timeout"] == [NOT_SIGNIFICANT]
+    assert [r.verdict for r in few.rows if r.metric == "outcome:timeout"] == [TOO_FEW]
     assert few.exit_code == exitcodes.OK
 
 
@@ -155,7 +180,7 @@ def test_levels_matched_by_concurrency_and_unmatched_ones_reported():
     rng = random.Random(8)
     result = compare(run(rng, 200, levels=(1, 2, 4)), run(rng, 200, levels=(2, 4, 8)))
     levels = {r.concurrency for r in result.rows if r.metric == "ready"}
-    assert levels == {2, 4}
+    assert levels == {2, 4, None}  # None: the two matched levels together
     lonely = {(r.concurrency, r.note) for r in result.rows if r.metric == "(level)"}
     assert lonely == {(1, "measured in the baseline only"), (8, "measured in the candidate only")}
     assert all(r.verdict == NOT_COMPARABLE for r in result.rows if r.metric == "(level)")
@@ -169,31 +194,70 @@ def test_metric_missing_on_one_side_is_not_comparable():
     assert queued.verdict == NOT_COMPARABLE and "candidate" in queued.note
 
 
-def test_across_runs_mode_with_enough_runs_per_side():
+def noisy_runs(rng: random.Random, count: int, tau: float, scale: float = 1.0, prefix="r"):
+    """Runs whose every sample is scaled by the run's own exp(N(0, tau)): a run effect."""
+    return tuple(run(rng, 100, levels=(1,), run_id=f"{prefix}{i}",
+                     scale=scale * math.exp(rng.gauss(0.0, tau))) for i in range(count))
+
+
+def test_repeats_measure_the_run_to_run_noise_that_single_runs_cannot():
+    """Runs of one release differ by a run effect (sd 0.08 on a log scale).  Pairs of
+    single runs judged with no noise assumed cry wolf; sets of 3 runs per side, whose
+    noise comes from their own repeats (no prior: df ~ 0), stay within alpha + 3 sd."""
+    alpha, seeds, tau = 0.05, 40, 0.08
+    repeats_only = Thresholds(noise=NoisePrior(tau={}, df=1e-9, source="none"))
+    limit = alpha + 3 * math.sqrt(alpha * (1 - alpha) / seeds)
+    blind = with_repeats = 0
+    for seed in range(seeds):
+        rng = random.Random(2000 + seed)
+        base, cand = noisy_runs(rng, 3, tau, prefix="b"), noisy_runs(rng, 3, tau, prefix="c")
+        blind += compare(base[0], cand[0]).regression
+        result = compare(base, cand, repeats_only)
+        assert result.mode == "runs"
+        with_repeats += result.regression
+    assert with_repeats / seeds <= limit
+    assert blind / seeds > limit
+
+
+def test_repeats_still_find_a_real_change_and_show_the_runs_mean():
     rng = random.Random(10)
-    base = tuple(run(rng, 300, levels=(1,), run_id=f"b{i}") for i in range(6))
-    cand = tuple(run(rng, 300, levels=(1,), run_id=f"c{i}", scale=1.3) for i in range(6))
-    result = compare(base, cand)
-    # 1 level x 3 metrics x 4 statistics + failure rows = 14 rows; 2 / C(12, 6) = 0.0022
-    # <= 0.05 / 14 but 2 / C(10, 5) = 0.0079 is not: 6 runs per side are needed.
-    assert result.mode == "runs" and result.min_runs == 6
+    base = noisy_runs(rng, 3, 0.02, prefix="b")
+    cand = noisy_runs(rng, 3, 0.02, scale=1.3, prefix="c")
+    result = compare(base, cand, Thresholds())
     p50 = row(result, 1, "ready", "p50")
-    assert "6+6 runs" in p50.method
-    assert p50.verdict == WORSE  # fully separated: exact p = 2/924, x14 rows (Holm) = 0.03
-    same = compare(base, tuple(run(rng, 300, levels=(1,), run_id=f"s{i}") for i in range(6)))
-    assert same.exit_code == exitcodes.OK
-    five = compare(base[:5], cand[:5])
-    assert five.mode == "pooled"
+    assert p50.verdict == WORSE and p50.delta == pytest.approx(0.3, abs=0.08)
+    assert p50.n_baseline == 300 and p50.baseline_ci is not None
+    used = next(n for n in result.noise if (n.metric, n.statistic) == ("ready", "p50"))
+    assert used.repeats_tau is not None and used.repeats_df == 4
+    assert "estimated from the repeats" in render_markdown(result)
 
 
-def test_two_runs_per_side_are_pooled_with_a_note():
-    rng = random.Random(11)
-    base = tuple(run(rng, 200, levels=(1,), run_id=f"b{i}") for i in range(2))
-    cand = tuple(run(rng, 200, levels=(1,), run_id=f"c{i}") for i in range(2))
+def test_a_change_within_the_run_to_run_noise_is_said_so_and_exits_0():
+    rng = random.Random(16)
+    base, cand = run(rng, 2000, levels=(1,)), run(rng, 2000, levels=(1,), scale=1.25)
+    noisy = Thresholds(noise=NoisePrior(tau={"ready": {"p50": 0.3, "mean": 0.3},
+                                             "provisioning": {"p50": 0.3, "mean": 0.3}},
+                                        df=30, source="test"))
+    result = compare(base, cand, noisy)
+    p50 = row(result, 1, "ready", "p50")
+    assert p50.verdict == WITHIN_NOISE and p50.adjusted_sampling_p < 1e-6
+    assert result.exit_code == exitcodes.OK
+    assert row(compare(base, cand), 1, "ready", "p50").verdict == WORSE  # no noise assumed
+    text = render_markdown(result)
+    assert "within run-to-run noise" in text and "assumed: test" in text
+    assert "| ready | \u00b135.0 % | \u00b135.0 % |" in text
+
+
+def test_all_levels_rows_combine_the_levels():
+    rng = random.Random(17)
+    base = run(rng, 60, levels=(1, 2, 4))
+    cand = run(rng, 60, levels=(1, 2, 4), scale=1.12)
     result = compare(base, cand)
-    assert result.mode == "pooled"
-    assert row(result, 1, "ready", "p50").n_baseline == 400
-    assert any("pooled" in n for n in result.notes)
+    combined = row(result, None, "ready", "mean")
+    assert combined.delta == pytest.approx(0.12, abs=0.04)
+    assert "over 3 levels" in combined.method
+    # One level's 60 samples have the larger p (the combined row sees 180 a side).
+    assert combined.p_value < min(row(result, lv, "ready", "mean").p_value for lv in (1, 2, 4))
 
 
 def test_run_level_false_alarm_rate_stays_below_alpha():
@@ -204,7 +268,7 @@ def test_run_level_false_alarm_rate_stays_below_alpha():
     would be far above 5 %.  Allow alpha + 3 binomial sd.
     """
     alpha, seeds = 0.05, 40
-    settings = Thresholds(alpha=alpha, threshold=0.0, failure_rate=0.0)
+    settings = Thresholds(alpha=alpha, threshold=0.0, failure_rate=0.0, noise=NO_NOISE)
     alarms = 0
     uncorrected = 0
     for seed in range(seeds):
@@ -243,9 +307,39 @@ def test_thresholds_file_round_trip(tmp_path):
     assert t.slo.ready_limit_s == 5.0
 
 
+def test_noise_table_in_the_thresholds_file_and_its_fallbacks(tmp_path):
+    from bench.present.compare.limits import load_thresholds
+    from bench.present.compare.noise import DEFAULT_TAU
+
+    path = tmp_path / "t.toml"
+    path.write_text('[noise]\ndf = 11\nsource = "staging, 12 runs"\n'
+                    '[noise.provisioning]\np50 = 0.08\nmean = 0.06\n')
+    noise = load_thresholds(path).noise
+    assert (noise.df, noise.source) == (11.0, "staging, 12 runs")
+    assert noise.for_row("provisioning", "p50") == RunEffects(pytest.approx(0.0064), 11.0)
+    # Values not given keep the measured defaults.
+    assert noise.for_row("poll", "p50").tau == pytest.approx(DEFAULT_TAU["poll"]["p50"])
+    # A statistic the table lacks takes the metric's largest tau; an unknown metric the
+    # statistic's largest over every metric: never an optimistic guess.
+    table = NoisePrior(tau={"ready": {"p50": 0.01, "mean": 0.02}, "poll": {"p50": 0.5},
+                            "release": {"p50": 0.3, "p90": 0.1, "p99": 0.2, "mean": 0.4}},
+                       df=5, source="t")
+    assert table.for_row("ready", "p99").tau == pytest.approx(0.02)
+    assert table.for_row("cdp_connect", "p50").tau == pytest.approx(0.5)
+    assert table.for_row("cdp_connect", "p90").tau == pytest.approx(0.5)
+    # A percentile is never quieter than a lower one of its metric; the mean stands alone.
+    assert [table.for_row("release", s).tau for s in ("p50", "p90", "p99", "mean")] == (
+        pytest.approx([0.3, 0.3, 0.3, 0.4]))
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
+        ("[noise]\ndf = 0", "noise.df: must be in (0"),
+        ("[noise.ready]\np95 = 0.1", "noise.ready: unknown key 'p95'"),
+        ("[noise.readyy]\np50 = 0.1", "noise.readyy: unknown metric"),
+        ("[noise]\nsource = 3", "noise.source: expected a string"),
+        ("noise = 3", "noise must be a table"),
         ("alpha = 0.7", "alpha: must be in (0, 0.5]"),
         ("alpha = 'x'", "alpha: expected a number"),
         ("threshold = -1", "threshold: must be in [0, 10]"),
@@ -339,7 +433,7 @@ def golden_pair():
 
 def test_golden_markdown():
     base, cand = golden_pair()
-    text = render_markdown(compare(base, cand))
+    text = render_markdown(compare(base, cand, Thresholds()))  # the defaults people read
     if os.environ.get("BENCH_REGEN_GOLDEN"):
         GOLDEN.write_text(text)
         pytest.fail("golden Markdown regenerated: review the diff, then rerun without the flag")
@@ -359,7 +453,8 @@ def test_outputs_written_and_strings_escaped(tmp_path):
     assert md == render_markdown(result)
     assert "<script>" not in md and "\\|x" in md
     doc = orjson.loads((tmp_path / "out" / "compare.json").read_bytes())
-    assert doc["format"] == "async-session-bench/compare" and doc["version"] == 1
+    assert doc["format"] == "async-session-bench/compare" and doc["version"] == 2
+    assert {n["metric"] for n in doc["noise"]} == {"ready", "provisioning", "poll"}
     assert doc["regression"] is True and doc["exit_code"] == 1
     assert doc["baseline"]["releases"] == [evil]
     assert len(doc["rows"]) == len(result.rows)

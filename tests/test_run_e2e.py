@@ -132,6 +132,36 @@ def test_much_slower_candidate_is_a_regression(baseline, reports):
     assert "**Verdict: exit code 1 - regression against the baseline**" in run.summary
 
 
+def test_repeats_make_one_result_set_report_and_verdict(baseline, reports):
+    """--repeat 2: two run folders in one set folder, result-set.json naming both, one
+    report with the spread between them, the set compared with the baseline."""
+    assert baseline.folder is not None
+    environ = {**os.environ, "ANCHOR_API_KEY": KEY}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--reports-dir", str(reports),
+         "--release", "rep", *SHORT, "--sim-profile", "fast", "--repeat", "2",
+         "--thresholds", str(FIXTURES / "pass.toml"), "--baseline", str(baseline.folder),
+         "--compare-thresholds", str(FIXTURES / "compare.toml")],
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == exitcodes.OK, proc.stdout[-3000:] + proc.stderr[-2000:]
+    [set_dir] = [p for p in (reports / "rep").iterdir() if p.is_dir()]
+    runs = sorted(set_dir.glob("*/results.json"))
+    assert len(runs) == 2
+    from bench.record.result_set import load_result_set
+
+    assert load_result_set(set_dir / "result-set.json").run_paths == tuple(
+        p.resolve() for p in runs)
+    assert "## Spread between the 2 runs" in (set_dir / "report" / "summary.md").read_text()
+    compared = (set_dir / "compare" / "compare.md").read_text()
+    assert "1 baseline and 2 candidate run(s)" in compared
+    assert "bench run: repeat 2 of 2" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "bench run: exit code 0 (all clear; run: 2 clean runs)"
+    summary = (set_dir / "summary.md").read_text()
+    assert "- repeat 1: " in summary and "thresholds passed" in summary
+    assert_key_never_written(set_dir)
+
+
 def test_thresholds_fail_with_two_processes(reports):
     run = bench_run(reports, "procs", *SHORT, "--sim-profile", "fast", "--processes", "2",
                     "--thresholds", str(FIXTURES / "fail.toml"))  # fmt: skip

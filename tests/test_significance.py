@@ -10,17 +10,35 @@ import pytest
 
 from bench.analyse.significance import (
     EXACT_MANN_WHITNEY_MAX_N,
+    RunEffects,
+    RunStatistic,
     buckets_of,
+    dispersion,
     fisher_exact,
     holm,
     mann_whitney,
+    min_attainable_p,
     min_runs_per_side,
+    mixed_test,
+    moderated,
     pooled_cut,
     proportion_test,
     quantile_test,
+    run_effects_from_repeats,
+    student_t_sf2,
+    tarone_selection,
     two_proportion_z,
 )
-from bench.analyse.stats import Buckets, quantile
+from bench.analyse.stats import (
+    BUCKET_LOG_VARIANCE,
+    Buckets,
+    betainc,
+    log_mean_variance,
+    log_quantile_variance,
+    mean,
+    quantile,
+    sampling_df,
+)
 from bench.present.compare.synthetic import ready_times
 
 # --- Mann-Whitney U ---------------------------------------------------------------------
@@ -211,3 +229,178 @@ def test_min_runs_per_side():
     # And the exact test really reaches it with 4 + 4 separated runs.
     p = mann_whitney(buckets_of([1, 2, 3, 4]), buckets_of([5, 6, 7, 8])).p_value
     assert p == pytest.approx(2 / 70)
+
+
+# --- the incomplete beta function and Student's t ---------------------------------------------
+
+
+def binomial_tail(n: int, x: float, k: int) -> float:
+    """P(Binomial(n, x) >= k), written out: I_x(k, n - k + 1) equals it exactly."""
+    return sum(math.comb(n, j) * x**j * (1 - x) ** (n - j) for j in range(k, n + 1))
+
+
+@pytest.mark.parametrize(("a", "b", "x"), [(2, 3, 0.4), (3, 4, 0.2), (1, 1, 0.37), (7, 2, 0.9),
+                                            (40, 61, 0.41)])
+def test_betainc_equals_the_binomial_tail(a, b, x):
+    assert betainc(a, b, x) == pytest.approx(binomial_tail(a + b - 1, x, a), rel=1e-10)
+
+
+def test_betainc_closed_forms_and_edges():
+    assert betainc(0.5, 0.5, 0.3) == pytest.approx(2 / math.pi * math.asin(math.sqrt(0.3)))
+    assert betainc(4.5, 4.5, 0.5) == pytest.approx(0.5)
+    assert (betainc(2, 3, 0.0), betainc(2, 3, 1.0)) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        betainc(0, 1, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("t", "df", "p"),
+    # Two-sided critical values from standard t tables (e.g. Fisher & Yates, Table III).
+    [(12.706, 1, 0.05), (2.228, 10, 0.05), (4.032, 5, 0.01), (2.042, 30, 0.05),
+     (1.960, math.inf, 0.05), (3.291, math.inf, 0.001)],
+)
+def test_student_t_against_published_critical_values(t, df, p):
+    assert student_t_sf2(t, df) == pytest.approx(p, rel=2e-3)
+    assert student_t_sf2(-t, df) == student_t_sf2(t, df)
+    assert student_t_sf2(0.0, df) == 1.0
+
+
+# --- a run's statistic on a log scale -----------------------------------------------------------
+
+
+def test_maritz_jarrett_weights_by_hand():
+    # n = 6, the median is X(3): U(3) ~ Beta(3, 4), P(U(3) <= x) = P(Bin(6, x) >= 3).
+    values = [100, 200, 300, 400, 500, 600]
+    cdf = [binomial_tail(6, i / 6, 3) for i in range(7)]
+    weights = [cdf[i] - cdf[i - 1] for i in range(1, 7)]
+    logs = [math.log(v) for v in values]
+    centre = sum(w * y for w, y in zip(weights, logs, strict=True))
+    expected = sum(w * (y - centre) ** 2 for w, y in zip(weights, logs, strict=True))
+    got = log_quantile_variance(buckets_of(values), 0.5)
+    assert got == pytest.approx(expected + BUCKET_LOG_VARIANCE, rel=1e-9)
+
+
+def test_a_statistic_without_its_interval_has_no_variance():
+    # p99 needs 368 samples for a distribution-free 95 % interval, the median 6.
+    assert log_quantile_variance(buckets_of(range(1, 368)), 0.99) is None
+    assert log_quantile_variance(buckets_of(range(1, 369)), 0.99) is not None
+    assert log_quantile_variance(buckets_of(range(1, 6)), 0.5) is None
+    assert log_mean_variance(buckets_of(range(1, 6))) is None
+
+
+def test_log_mean_variance_is_the_delta_method():
+    values = [90, 100, 110, 120, 80, 100]
+    mu = sum(values) / 6
+    s2 = sum((v - mu) ** 2 for v in values) / 5
+    got = log_mean_variance(buckets_of(values))
+    assert got == pytest.approx(s2 / 6 / mu**2 + BUCKET_LOG_VARIANCE)
+    assert sampling_df(6, None) == 5
+    assert sampling_df(100, 0.5) == pytest.approx(3.92 * 5)
+
+
+# --- the mixed model of runs and samples ------------------------------------------------------
+
+
+def test_mixed_test_one_run_each_by_hand():
+    base, cand = RunStatistic(0.0, 0.01, math.inf), RunStatistic(0.3, 0.03, math.inf)
+    result = mixed_test([base], [cand], RunEffects(0.02, math.inf))
+    z = 0.3 / math.sqrt(0.01 + 0.03 + 2 * 0.02)
+    assert result.p_value == pytest.approx(math.erfc(z / math.sqrt(2)))
+    assert result.sampling_p == pytest.approx(math.erfc(0.3 / math.sqrt(0.04) / math.sqrt(2)))
+
+
+def test_mixed_test_satterthwaite_degrees_of_freedom_by_hand():
+    base = [RunStatistic(0.0, 0.01, 9.0), RunStatistic(0.1, 0.01, 9.0)]
+    cand = [RunStatistic(0.4, 0.02, 19.0)]
+    effects = RunEffects(0.03, 4.0)
+    result = mixed_test(base, cand, effects)
+    parts = [(0.01 / 4, 9.0), (0.01 / 4, 9.0), (0.02, 19.0), (0.03 * (1 / 2 + 1), 4.0)]
+    var = sum(v for v, _ in parts)
+    df = var**2 / sum(v * v / d for v, d in parts)
+    assert result.df == pytest.approx(df)
+    assert result.statistic == pytest.approx(0.35)
+    assert result.p_value == pytest.approx(student_t_sf2(0.35 / math.sqrt(var), df))
+
+
+def lognormal_run(rng: random.Random, n: int, run_effect: float) -> Buckets:
+    return buckets_of(round(1e6 * math.exp(run_effect + 0.3 * rng.gauss(0, 1))) for _ in range(n))
+
+
+def stat(buckets: Buckets, q: float | None) -> RunStatistic:
+    value = mean(buckets) if q is None else quantile(buckets, q)
+    variance = log_mean_variance(buckets) if q is None else log_quantile_variance(buckets, q)
+    assert value is not None and variance is not None
+    return RunStatistic(math.log(value), variance, sampling_df(buckets.total, q))
+
+
+@pytest.mark.parametrize(("n", "q"), [(23, 0.5), (44, 0.9), (44, None), (400, 0.99)])
+def test_mixed_test_false_positive_rate_over_seeds(n, q):
+    """Same distribution, one run a side, 400 seeds: at most alpha + 3 binomial sd."""
+    alpha, seeds = 0.05, 400
+    sd = math.sqrt(alpha * (1 - alpha) / seeds)
+    rng = random.Random(n)
+    hits = sum(
+        mixed_test([stat(lognormal_run(rng, n, 0.0), q)], [stat(lognormal_run(rng, n, 0.0), q)],
+                   RunEffects(0.0, math.inf)).p_value <= alpha
+        for _ in range(seeds)
+    )
+    assert hits / seeds <= alpha + 3 * sd
+    assert hits / seeds >= alpha - 3 * sd - 0.02  # not a test that can never fire
+
+
+def test_run_effects_make_a_sampling_only_test_cry_wolf_and_tau_fixes_it():
+    """Runs of one release differ by a run effect (sd 0.1 on the log scale) on top of
+    their samples' scatter: a test blind to it rejects far above alpha; given tau it does not."""
+    alpha, seeds, tau = 0.05, 300, 0.1
+    sd = math.sqrt(alpha * (1 - alpha) / seeds)
+    rng = random.Random(11)
+    blind = aware = 0
+    for _ in range(seeds):
+        a = stat(lognormal_run(rng, 200, rng.gauss(0, tau)), 0.5)
+        b = stat(lognormal_run(rng, 200, rng.gauss(0, tau)), 0.5)
+        result = mixed_test([a], [b], RunEffects(tau * tau, math.inf))
+        blind += result.sampling_p <= alpha
+        aware += result.p_value <= alpha
+    assert aware / seeds <= alpha + 3 * sd
+    assert blind / seeds > 0.3
+
+
+def test_run_effects_from_repeats_by_hand():
+    cell_a = [RunStatistic(y, 0.001, 10) for y in (0.0, 0.2, 0.1)]
+    cell_b = [RunStatistic(1.0, 0.002, 10), RunStatistic(1.1, 0.002, 10)]
+    got = run_effects_from_repeats([cell_a, cell_b, cell_b[:1]], independent_df=3)
+    s_a = (0.01 + 0.01 + 0.0) / 2  # variance of 0, .2, .1
+    s_b = 0.005  # variance of 1.0, 1.1
+    expected = (2 * (s_a - 0.001) + 1 * (s_b - 0.002)) / 3
+    assert got == RunEffects(pytest.approx(expected), 3)
+    assert run_effects_from_repeats([cell_b[:1]], 0) is None
+    # The spread can be below the sampling variance alone: tau is then 0, never negative.
+    tight = [RunStatistic(0.0, 0.5, 10), RunStatistic(0.01, 0.5, 10)]
+    assert run_effects_from_repeats([tight], 1).tau2 == 0.0
+
+
+def test_moderated_variance_by_hand():
+    prior, data = RunEffects(0.04, 20.0), RunEffects(0.01, 4.0)
+    assert moderated(prior, data) == RunEffects(pytest.approx((20 * 0.04 + 4 * 0.01) / 24), 24.0)
+    assert moderated(prior, None) == prior
+
+
+# --- failure counts across runs, and rows that cannot speak ---------------------------------------
+
+
+def test_dispersion_is_pearson_chi_square_over_df():
+    runs = [(2, 100), (10, 100), (6, 100)]  # pooled rate .06
+    chi2 = sum((f - 6) ** 2 / (100 * 0.06 * 0.94) for f, _ in runs)
+    assert dispersion([runs]) == (pytest.approx(chi2 / 2), 2)
+    assert dispersion([[(6, 100), (6, 100)]]) == (1.0, 1)  # never below binomial
+    assert dispersion([[(1, 10)]]) == (1.0, 0)
+
+
+def test_min_attainable_p_and_tarone():
+    # One failure among 20 journeys can never be significant: both tables give p = 1.
+    assert min_attainable_p(1, 10, 0, 10) == 1.0
+    assert min_attainable_p(0, 10, 10, 10) == pytest.approx(fisher_exact(0, 10, 10, 10))
+    # Tarone: K = 2 is the first K with at most K tests whose smallest p <= alpha / K.
+    assert tarone_selection([0.0, 0.0, 0.03, 0.2], 0.05) == [True, True, False, False]
+    assert tarone_selection([0.0, 0.01, 0.01], 0.05) == [True, True, True]
+    assert tarone_selection([], 0.05) == []

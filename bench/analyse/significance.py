@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bench.analyse.stats import Buckets, nearest_rank
+from bench.analyse.stats import BUCKET_LOG_VARIANCE, Buckets, betainc, nearest_rank
 
 # Exact permutation distribution of U when the pooled sample is this small (the
 # dynamic programme below is O(N * n_a * sum of ranks)); beyond it the normal
@@ -291,6 +291,218 @@ def min_runs_per_side(alpha: float) -> int:
     return n
 
 
+# --- run-to-run variance: a two-level (mixed) model of runs and samples ----------------
+#
+# A run of a release does not reproduce the release's true statistic: its samples
+# scatter (sampling variance v, estimated inside the run, bench.analyse.stats), and
+# the whole run sits higher or lower than another run of the same release, because
+# the machine, its other processes, or a provider's other tenants differ between
+# runs (the run effect, variance tau^2).  On a log scale, for run r of one side,
+#     y_r = mu_side + b_r + e_r,   b_r ~ (0, tau^2),   e_r ~ (0, v_r),
+# the random-effects model of meta-analysis (DerSimonian & Laird (1986), "Meta-
+# analysis in clinical trials", Controlled Clinical Trials 7, 177-188) with runs in
+# the place of studies.  A side of k runs estimates mu_side by the mean of its y_r,
+# with variance tau^2 / k + sum(v_r) / k^2, and the change is tested with
+#     T = (ybar_cand - ybar_base) / sqrt(Var_base + Var_cand)
+# against Student's t with Satterthwaite's effective degrees of freedom (Satterthwaite
+# (1946), "An approximate distribution of estimates of variance components",
+# Biometrics Bulletin 2, 110-114; Welch's test is the special case without tau):
+# each variance component counts with its own degrees of freedom (tau^2 with those
+# of its estimate, a run's v with those of `bench.analyse.stats.sampling_df`).  With
+# tau = 0 and one run per side it is the studentised difference of two sample
+# statistics.
+#
+# tau^2 comes from the repeats when a side has several runs: the spread of the runs'
+# y beyond their sampling variance (the moment estimator of DerSimonian & Laird),
+# pooled over the levels of a ladder, moderated by a measured default as prior
+# (Smyth (2004), "Linear models and empirical Bayes methods for assessing
+# differential expression in microarray experiments", Stat. Appl. Genet. Mol. Biol.
+# 3(1), article 3: s~^2 = (d0 s0^2 + d s^2) / (d0 + d) with d0 + d degrees of
+# freedom), so a handful of repeats cannot talk the noise down to zero by luck.
+
+
+def student_t_sf2(t: float, df: float) -> float:
+    """Two-sided tail P(|T| >= |t|) of Student's t with df degrees of freedom (df may be inf).
+
+    P(|T| >= t) = I_{df / (df + t^2)}(df / 2, 1 / 2) (Abramowitz & Stegun 26.7.1 and
+    26.5.27).
+    """
+    if df <= 0 or math.isnan(df):
+        raise ValueError(f"degrees of freedom must be > 0, got {df}")
+    t = abs(t)
+    if math.isinf(df) or df > 1e7:
+        return _normal_sf2(t)
+    if t == 0:
+        return 1.0
+    return min(1.0, betainc(df / 2.0, 0.5, df / (df + t * t)))
+
+
+@dataclass(frozen=True)
+class RunStatistic:
+    """One run's statistic on a log scale, with its sampling variance and sample size."""
+
+    log_value: float
+    variance: float  # sampling variance of log_value, estimated inside the run
+    df: float  # degrees of freedom of that variance estimate
+
+
+@dataclass(frozen=True)
+class RunEffects:
+    """Run-to-run variance of one row kind: tau^2 (log scale) and its degrees of freedom."""
+
+    tau2: float
+    df: float  # math.inf: taken as known
+
+    @property
+    def tau(self) -> float:
+        return math.sqrt(self.tau2)
+
+
+@dataclass(frozen=True)
+class MixedTest(TestResult):
+    """`statistic` is the log change; `sampling_p` the p-value with tau = 0 (runs as one)."""
+
+    sampling_p: float = 1.0
+    df: float = math.inf
+    se: float = 0.0
+
+
+def _side_variance(
+    runs: Sequence[RunStatistic], tau2: float
+) -> tuple[float, float, list[tuple[float, float]]]:
+    """(mean log value, tau part of its variance, sampling components (variance, df))."""
+    k = len(runs)
+    mean_log = sum(r.log_value for r in runs) / k
+    components = [(max(r.variance, BUCKET_LOG_VARIANCE) / (k * k), max(1.0, r.df)) for r in runs]
+    return mean_log, tau2 / k, components
+
+
+def _satterthwaite(components: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(sum of variance components, effective df) after Satterthwaite (1946)."""
+    total = sum(v for v, _ in components)
+    denominator = sum(v * v / df for v, df in components if v > 0 and not math.isinf(df))
+    if total <= 0:
+        return 0.0, math.inf
+    return total, (total * total / denominator) if denominator > 0 else math.inf
+
+
+def mixed_test(
+    base: Sequence[RunStatistic], cand: Sequence[RunStatistic], effects: RunEffects
+) -> MixedTest:
+    """Two-sided test of a change in one statistic between two sets of runs (model above)."""
+    if not base or not cand:
+        raise ValueError("the mixed test needs at least one run per side")
+    mean_b, tau_b, comps_b = _side_variance(base, effects.tau2)
+    mean_c, tau_c, comps_c = _side_variance(cand, effects.tau2)
+    change = mean_c - mean_b
+    sampling = [*comps_b, *comps_c]
+    components = [*sampling, (tau_b + tau_c, effects.df)]
+    var, df = _satterthwaite(components)
+    var_s, df_s = _satterthwaite(sampling)
+    p = student_t_sf2(change / math.sqrt(var), df) if var > 0 else 1.0
+    p_s = student_t_sf2(change / math.sqrt(var_s), df_s) if var_s > 0 else 1.0
+    return MixedTest(p, change, "mixed model t", sampling_p=p_s, df=df, se=math.sqrt(var))
+
+
+def run_effects_from_repeats(
+    cells: Iterable[Sequence[RunStatistic]], independent_df: float
+) -> RunEffects | None:
+    """The moment estimate of tau^2 from groups of runs of one release (None: no group of 2+).
+
+    Each cell is one side's runs at one level; its spread beyond the mean sampling
+    variance estimates tau^2 (DerSimonian & Laird 1986), pooled over cells weighted
+    by their degrees of freedom.  `independent_df` is the df to claim: the levels of one
+    run share the run's mood, so a ladder's levels are not independent evidence about
+    tau (the caller passes the sum over sides of runs - 1).
+    """
+    weighted = 0.0
+    weight = 0
+    for runs in cells:
+        k = len(runs)
+        if k < 2:
+            continue
+        mean_log = sum(r.log_value for r in runs) / k
+        spread = sum((r.log_value - mean_log) ** 2 for r in runs) / (k - 1)
+        sampling = sum(max(r.variance, BUCKET_LOG_VARIANCE) for r in runs) / k
+        weighted += (k - 1) * (spread - sampling)
+        weight += k - 1
+    if weight == 0:
+        return None
+    return RunEffects(max(0.0, weighted / weight), independent_df)
+
+
+def moderated(prior: RunEffects, data: RunEffects | None) -> RunEffects:
+    """Smyth (2004)'s moderated variance: the prior and the data weighted by their df."""
+    if data is None or data.df <= 0:
+        return prior
+    if math.isinf(prior.df):
+        return prior
+    df = prior.df + data.df
+    return RunEffects((prior.df * prior.tau2 + data.df * data.tau2) / df, df)
+
+
+# --- failure counts across runs: over-dispersion -------------------------------------
+#
+# Failures of one run are binomial; across runs the failure rate itself may move
+# (a provider's bad hour).  With repeats, the dispersion factor phi = Pearson X^2 / df
+# of the runs' counts around their side's pooled rate (McCullagh & Nelder,
+# "Generalized Linear Models", 2nd ed. (1989), section 4.5.2) says how much wider
+# than binomial the runs scatter; the counts are then divided by phi before the
+# usual test (Rao & Scott (1992), "A simple method for the analysis of clustered
+# binary data", Biometrics 48, 577-585).
+
+
+def dispersion(groups: Iterable[Sequence[tuple[int, int]]]) -> tuple[float, int]:
+    """(phi, df) from groups of (failures, decided) per run; phi = 1 with no repeats."""
+    chi2 = 0.0
+    df = 0
+    for runs in groups:
+        runs = [(f, d) for f, d in runs if d > 0]
+        if len(runs) < 2:
+            continue
+        hits = sum(f for f, _ in runs)
+        total = sum(d for _, d in runs)
+        rate = hits / total
+        if rate in (0.0, 1.0):
+            df += len(runs) - 1
+            continue
+        chi2 += sum((f - d * rate) ** 2 / (d * rate * (1 - rate)) for f, d in runs)
+        df += len(runs) - 1
+    if df == 0:
+        return 1.0, 0
+    return max(1.0, chi2 / df), df
+
+
+def min_attainable_p(
+    hits_a: int, n_a: int, hits_b: int, n_b: int, alternative: str = "two-sided"
+) -> float:
+    """The smallest p `proportion_test` can give with these margins (for Tarone's rule)."""
+    hits = hits_a + hits_b
+    lo, hi = max(0, hits - n_b), min(hits, n_a)
+    if alternative == "greater":
+        return proportion_test(lo, n_a, hits - lo, n_b, "greater").p_value
+    return min(proportion_test(x, n_a, hits - x, n_b).p_value for x in (lo, hi))
+
+
+def tarone_selection(min_ps: Sequence[float], alpha: float) -> list[bool]:
+    """Which tests can count in the family (Tarone 1990).
+
+    Tarone (1990), "A modified Bonferroni method for discrete data", Biometrics 46,
+    515-522: a discrete test whose smallest attainable p exceeds alpha / K can never be
+    rejected in a family of K and need not be counted; K is the smallest integer with
+    at most K tests whose smallest attainable p is <= alpha / K.  Holm's step-down then
+    runs over the selected tests (Hommel & Krummenauer (1998), "Improvements and
+    modifications of Tarone's multiple test procedure for discrete data", Biometrics 54,
+    673-681).  A continuous test has smallest attainable p 0.
+    """
+    m = len(min_ps)
+    for k in range(1, m + 1):
+        chosen = [p <= alpha / k for p in min_ps]
+        if sum(chosen) <= k:
+            return chosen
+    return [True] * m
+
+
 # --- many rows ------------------------------------------------------------------------
 #
 # Holm (1979), "A simple sequentially rejective multiple test procedure", Scand. J.
@@ -316,15 +528,25 @@ __all__ = [
     "EXACT_FISHER_MAX_MARGIN",
     "EXACT_MANN_WHITNEY_MAX_N",
     "MannWhitney",
+    "MixedTest",
+    "RunEffects",
+    "RunStatistic",
     "TestResult",
     "at_or_below",
     "buckets_of",
+    "dispersion",
     "fisher_exact",
     "holm",
     "mann_whitney",
+    "min_attainable_p",
     "min_runs_per_side",
+    "mixed_test",
+    "moderated",
     "pooled_cut",
     "proportion_test",
     "quantile_test",
+    "run_effects_from_repeats",
+    "student_t_sf2",
+    "tarone_selection",
     "two_proportion_z",
 ]

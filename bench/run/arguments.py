@@ -71,6 +71,7 @@ class RunOptions:
     force: bool = False
     report: bool = True
     locust_args: tuple[str, ...] = ()
+    repeat: int = 1  # runs of the whole ladder, back to back, into one result set
 
     @property
     def time_budget_s(self) -> float:
@@ -128,6 +129,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="compare even when the runs are not comparable")
     out.add_argument("--no-report", dest="report", action="store_false",
                      help="skip the HTML/PNG report (results and verdicts still written)")
+    out.add_argument("--repeat", default="1", metavar="N",
+                     help="run the whole ladder N times back to back into one result set "
+                     "(REPORTS/LABEL/SET-ID/result-set.json); the comparison then measures "
+                     "the run-to-run noise instead of assuming it (default 1; docs/ci.md)")
 
 
 def _usage(message: str) -> Exception:
@@ -201,6 +206,7 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
     locustfile = Path(args.locustfile)
     if not locustfile.is_file():
         raise _usage(f"--locustfile: {locustfile} is not a file")
+    repeat = _repeat(args.repeat)
     baseline = _existing(args.baseline, "--baseline")
     if baseline is not None:
         _check_baseline(baseline, config, force=bool(args.force))
@@ -228,7 +234,21 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> RunOptions:
         force=bool(args.force),
         report=bool(args.report),
         locust_args=tuple(args.locust_args),
+        repeat=repeat,
     )
+
+
+MAX_REPEAT = 100
+
+
+def _repeat(text: str) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise _usage(f"--repeat must be a whole number of runs, got {short_repr(text)}") from None
+    if not 1 <= value <= MAX_REPEAT:
+        raise _usage(f"--repeat must be 1..{MAX_REPEAT}, got {value}")
+    return value
 
 
 def _check_baseline(path: Path, config: HarnessConfig, *, force: bool) -> None:

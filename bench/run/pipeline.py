@@ -13,8 +13,8 @@ from bench.measure.harness_config import API_KEY_ENV
 from bench.record.runinfo import new_run_id
 from bench.run.arguments import RunOptions
 from bench.run.command import child_environment, chooses_master_port, locust_command
-from bench.run.execute import execute
-from bench.run.post import finish
+from bench.run.execute import Execution, execute
+from bench.run.post import finish, finish_repeat, finish_set
 
 
 def free_loopback_port() -> int:
@@ -44,7 +44,38 @@ def new_run_dir(options: RunOptions) -> Path:
 def run(options: RunOptions, environ: Mapping[str, str] | None = None) -> int:
     """One whole headless benchmark; returns the exit code (see bench/run/post.py)."""
     env = os.environ if environ is None else environ
+    if options.repeat > 1:
+        return run_set(options, env)
     run_dir = new_run_dir(options)
+    execution = run_locust(options, run_dir, env)
+    return finish(options, run_dir, execution, env)
+
+
+def run_set(options: RunOptions, env: Mapping[str, str]) -> int:
+    """`--repeat N`: N runs back to back in one folder, then one result set and verdict.
+
+    reports/<release>/<set-id>/<run-id>/ per repeat (each a normal run folder with its
+    results.json, thresholds checked per run), then result-set.json naming the runs
+    that ended cleanly, one report over them (with the spread between repeats), the
+    comparison of the whole set with the baseline, and one summary.md.  A broken or
+    interrupted repeat stops the set: its code wins, as for a single run.
+    """
+    set_dir = new_run_dir(options)
+    repeats = []
+    for number in range(1, options.repeat + 1):
+        print(f"bench run: repeat {number} of {options.repeat}", flush=True)
+        run_dir = set_dir / new_run_id()
+        run_dir.mkdir()
+        execution = run_locust(options, run_dir, env)
+        outcome = finish_repeat(options, run_dir, execution, number)
+        repeats.append(outcome)
+        if outcome.run_code != 0:
+            break
+    return finish_set(options, set_dir, repeats, env)
+
+
+def run_locust(options: RunOptions, run_dir: Path, env: Mapping[str, str]) -> Execution:
+    """The Locust child of one run, its output streamed and logged into `run_dir`."""
     port = free_loopback_port() if chooses_master_port(options) else None
     argv = locust_command(options, run_dir, sys.executable, master_port=port)
     target = options.host or f"the embedded simulator ({options.config.simulator_profile})"
@@ -54,7 +85,7 @@ def run(options: RunOptions, environ: Mapping[str, str] | None = None) -> int:
         f"results under {run_dir.parent}/",
         flush=True,
     )
-    execution = execute(
+    return execute(
         argv,
         child_environment(options, env),
         run_dir / "locust.log",
@@ -63,7 +94,6 @@ def run(options: RunOptions, environ: Mapping[str, str] | None = None) -> int:
         grace_s=options.config.drain_timeout + 30.0,
         secrets=[env.get(API_KEY_ENV, "")],
     )
-    return finish(options, run_dir, execution, env)
 
 
-__all__ = ["new_run_dir", "run"]
+__all__ = ["new_run_dir", "run", "run_set"]

@@ -23,6 +23,7 @@ results file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -129,13 +130,24 @@ class Outcome:
     compare_code: int | None = None
     problems: list[str] = field(default_factory=list)
     verdict_error: bool = False
+    # With --repeat: each run's own outcome (results, thresholds), in order; this
+    # outcome is then the set's (its folder, report and comparison).
+    repeats: list[Outcome] = field(default_factory=list)
+    result_set: Path | None = None
+
+    @property
+    def thresholds_passed(self) -> bool | None:
+        """The thresholds' verdict: this run's, or every repeat's (each must pass)."""
+        evaluations = [o.evaluation for o in self.repeats] if self.repeats else [self.evaluation]
+        found = [e for e in evaluations if e is not None]
+        return all(e.passed for e in found) if found else None
 
     @property
     def exit_code(self) -> int:
         return final_exit_code(
             self.run_code,
-            thresholds_passed=None if self.evaluation is None else self.evaluation.passed,
-            verdict_error=self.verdict_error,
+            thresholds_passed=self.thresholds_passed,
+            verdict_error=self.verdict_error or any(o.verdict_error for o in self.repeats),
             compare_code=self.compare_code,
         )
 
@@ -180,12 +192,15 @@ def demote_headings(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def make_report(outcome: Outcome, options: RunOptions, results_path: Path) -> None:
+def make_report(
+    outcome: Outcome, options: RunOptions, results_path: Path | list[Path]
+) -> None:
+    paths = results_path if isinstance(results_path, list) else [results_path]
     try:
         from bench.present.report import build_report
 
         slo = options.thresholds.slo if options.thresholds else None
-        path = build_report([results_path], outcome.run_dir / "report", slo=slo)
+        path = build_report(paths, outcome.run_dir / "report", slo=slo)
         outcome.report_path = Path(path)
         outcome.report_markdown = _report_markdown(outcome.report_path)
     except Exception as exc:  # a report bug must not cost the measurements or the verdicts
@@ -262,6 +277,16 @@ def summary_markdown(outcome: Outcome, options: RunOptions) -> str:
         f"- run: {outcome.run_reason}",
         f"- folder: `{outcome.run_dir}`",
     ]
+    if outcome.repeats:
+        lines[0] = (f"# Benchmark set `{outcome.run_dir.name}` - release `{options.release}`, "
+                    f"{len(outcome.repeats)} of {options.repeat} repeats")
+        lines.append(f"- result set: `{outcome.result_set}`" if outcome.result_set else
+                     "- result set: none (no repeat ended cleanly)")
+        for number, rep in enumerate(outcome.repeats, start=1):
+            gates = ("" if rep.evaluation is None else
+                     ", thresholds " + ("passed" if rep.evaluation.passed else "FAILED"))
+            lines.append(f"- repeat {number}: `{rep.run_dir.name}`, exit code {rep.run_code} "
+                         f"({rep.run_reason}){gates}")
     lines += [f"- problem: {p}" for p in outcome.problems]
     lines.append("")
     if outcome.report_markdown:
@@ -270,6 +295,10 @@ def summary_markdown(outcome: Outcome, options: RunOptions) -> str:
         lines += ["_No report summary (see the problems above)._", ""]
     if outcome.evaluation is not None:
         lines += [format_markdown(outcome.evaluation).rstrip(), ""]
+    for number, rep in enumerate(outcome.repeats, start=1):
+        if rep.evaluation is not None:
+            lines += [f"### Repeat {number}", "",
+                      demote_headings(format_markdown(rep.evaluation)).rstrip(), ""]
     if outcome.comparison_markdown:
         lines += ["## Comparison with the baseline", "", f"Baseline: `{options.baseline}`.", ""]
         lines += [demote_headings(outcome.comparison_markdown).rstrip(), ""]
@@ -321,6 +350,59 @@ def console_lines(outcome: Outcome, summary: Path | None) -> list[str]:
     return lines
 
 
+def finish_repeat(
+    options: RunOptions, run_dir: Path, execution: Execution, number: int,
+    printer: Callable[[str], Any] = print,
+) -> Outcome:
+    """One repeat of a set: its results and thresholds (the report and the comparison are
+    the set's); summary.md in its own folder, and its closing lines on the console."""
+    alone = dataclasses.replace(options, report=False, baseline=None)
+    outcome = post_process(alone, run_dir, execution)
+    summary = write_summary(outcome, alone, {})
+    for line in console_lines(outcome, summary):
+        printer(line.replace("bench run: ", f"bench run: repeat {number}: ", 1))
+    return outcome
+
+
+def finish_set(
+    options: RunOptions,
+    set_dir: Path,
+    repeats: list[Outcome],
+    environ: Mapping[str, str] = os.environ,
+    printer: Callable[[str], Any] = print,
+) -> int:
+    """After every repeat: the result set, one report, the comparison, summary.md, exit code."""
+    from bench.record.result_set import write_result_set
+
+    broken = next((o for o in repeats if o.run_code != exitcodes.OK), None)
+    run_code, reason = (
+        (broken.run_code, f"repeat {repeats.index(broken) + 1}: {broken.run_reason}")
+        if broken is not None else (exitcodes.OK, f"{len(repeats)} clean runs")
+    )
+    outcome = Outcome(set_dir, run_code, reason, repeats=repeats)
+    clean = [o.run_dir / "results.json" for o in repeats
+             if o.results is not None and o.run_code == exitcodes.OK]
+    if clean:
+        try:
+            outcome.result_set = write_result_set(set_dir, options.release, clean)
+        except (OSError, ValueError) as exc:
+            outcome.problems.append(f"result set not written: {_one_line(exc)}")
+    if outcome.result_set is not None:
+        if options.report:
+            make_report(outcome, options, clean)
+        if options.baseline is not None:
+            compare_with_baseline(outcome, options, outcome.result_set)
+    elif options.baseline is not None:
+        outcome.problems.append("comparison skipped: no repeat ended cleanly")
+    summary = write_summary(outcome, options, environ)
+    lines = console_lines(outcome, summary)
+    if outcome.result_set is not None:
+        lines.insert(-1, f"bench run: result set {outcome.result_set}")
+    for line in lines:
+        printer(line)
+    return outcome.exit_code
+
+
 def finish(
     options: RunOptions,
     run_dir: Path,
@@ -342,6 +424,8 @@ __all__ = [
     "Outcome",
     "final_exit_code",
     "finish",
+    "finish_repeat",
+    "finish_set",
     "post_process",
     "run_exit_code",
     "summary_markdown",

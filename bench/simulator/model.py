@@ -440,12 +440,18 @@ class SessionModel:
         # pull that contend with the other pods starting at the same time.
         draw = phases.provisioning.sample(rng)
         floor = phases.provisioning.floor_s
+        slowdown = self.profile.slowdown
+        if slowdown.tail_stretch != 1.0 and slowdown.tail_quantile < 1.0:
+            cut = phases.provisioning.quantile(slowdown.tail_quantile)
+            if draw > cut:
+                draw = cut + (draw - cut) * slowdown.tail_stretch
         stretch = (
             1.0
             + phases.contention * (self._provisioning - 1)
             + phases.utilisation_stretch * util * util
         )
         prov = (floor + (draw - floor) * stretch) * phases.provisioning_scale * self._ts
+        prov *= slowdown.scale_for(self._pending + self._busy)
         conf = phases.configuring.sample(rng)
         extras = phases.features
         for feature in rec.features:

@@ -107,6 +107,33 @@ class PhaseParams:
 
 
 @dataclass(frozen=True)
+class SlowdownParams:
+    """Changes injected on purpose, to measure what `bench compare` finds (benchmarks/
+    compare_calibration.py).  The defaults change nothing.
+
+    A request that starts provisioning while `min_in_flight`..`max_in_flight` requests
+    (itself included; queued or holding a slot) are in the service has its provisioning
+    multiplied by `provisioning_scale`: at a concurrency ladder with no hold, in flight
+    is the ladder level, so this slows one level only.  Independently, the part of a
+    provisioning draw above the distribution's `tail_quantile` is stretched by
+    `tail_stretch` (the median stays, the tail moves).
+    """
+
+    provisioning_scale: float = 1.0
+    min_in_flight: int = 0
+    max_in_flight: int = -1  # -1: no upper limit
+    tail_quantile: float = 1.0
+    tail_stretch: float = 1.0
+
+    def scale_for(self, in_flight: int) -> float:
+        if in_flight < self.min_in_flight:
+            return 1.0
+        if self.max_in_flight >= 0 and in_flight > self.max_in_flight:
+            return 1.0
+        return self.provisioning_scale
+
+
+@dataclass(frozen=True)
 class FailureParams:
     """Failures that rise with load."""
 
@@ -270,6 +297,7 @@ class Profile:
     dialect: DialectParams = DialectParams()
     cdp: CdpParams = CdpParams()
     backend: BackendParams = BackendParams()
+    slowdown: SlowdownParams = SlowdownParams()
 
 
 # --------------------------------------------------------------------------- loading
@@ -627,6 +655,17 @@ def _build(raw: dict[str, Any], label: str) -> Profile:
     dialect = _dialect(top.sub("dialect"))
     cdp = _cdp(top.sub("cdp"))
     backend = _backend(top.sub("backend"))
+    r = top.sub("slowdown")
+    w = SlowdownParams()
+    slowdown = SlowdownParams(
+        provisioning_scale=r.number("provisioning_scale", w.provisioning_scale, low=0.01),
+        min_in_flight=r.integer("min_in_flight", w.min_in_flight, low=0),
+        max_in_flight=r.integer("max_in_flight", w.max_in_flight, low=-1),
+        tail_quantile=r.number("tail_quantile", w.tail_quantile, low=0.01, high=1.0),
+        tail_stretch=r.number("tail_stretch", w.tail_stretch, low=0.01),
+    )
+    r.done()
+
     faults = _faults(top.sub("faults"))
     top.done()
     return Profile(
@@ -645,6 +684,7 @@ def _build(raw: dict[str, Any], label: str) -> Profile:
         dialect=dialect,
         cdp=cdp,
         backend=backend,
+        slowdown=slowdown,
     )
 
 

@@ -3,24 +3,28 @@
 Nothing here reads files: it takes loaded `Results` and returns a `Comparison`.
 How each row is tested (docs/compare.md has the reasoning and sources):
 
-* one run per side (or fewer than `min_runs_per_side(alpha)` runs, pooled): every
-  journey is a sample.  `mean` rows use Mann-Whitney U on the histograms (a shift
-  of the whole distribution); `p50`/`p90`/`p99` rows use the pooled-cut quantile
-  test (does the percentile itself move?).
-* enough runs per side (benchstat style): each run gives one value per statistic;
-  the row shows the median of the runs' values and tests them with Mann-Whitney
-  U, so run-to-run variance is part of the noise, as it should be.
-* failure rate: two-proportion test (Fisher's exact for small counts); a new
-  failure mode is a one-sided test of zero in the baseline against the candidate.
+* latency rows (mean, p50, p90, p99 of a metric at one level, and over all levels):
+  each run gives the statistic on a log scale with its sampling variance estimated
+  inside the run (bench.analyse.stats); runs of one release also differ by a run
+  effect of variance tau^2, estimated from the repeats when a side has any and
+  taken from a measured prior otherwise (bench.present.compare.noise); the change
+  is tested with the mixed-model t test of bench.analyse.significance.  A row whose
+  statistic cannot be estimated in some run (too few samples around it) is "too few
+  samples" and stays out of the family.
+* failure rate: two-proportion test (Fisher's exact for small counts), counts scaled
+  down by the runs' over-dispersion when there are repeats; a new failure mode is a
+  one-sided test of zero in the baseline against the candidate.  A count row whose
+  smallest attainable p can never pass is left out (Tarone 1990).
 
-All p-values of one comparison form one Holm family, so the chance that a
-comparison of two identical distributions reports any regression is at most alpha.
+All tested p-values of one comparison form one Holm family, so the chance that a
+comparison of two releases that differ only by run-to-run noise reports any
+regression is at most alpha, as far as the noise model holds (the calibration in
+docs/compare.md measures that on real runs).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,15 +32,27 @@ from typing import Any
 
 from bench.analyse.capacity import capacity_at_slo
 from bench.analyse.significance import (
-    TestResult,
-    buckets_of,
+    RunEffects,
+    RunStatistic,
+    dispersion,
     holm,
-    mann_whitney,
-    min_runs_per_side,
+    min_attainable_p,
+    mixed_test,
+    moderated,
     proportion_test,
-    quantile_test,
+    run_effects_from_repeats,
+    student_t_sf2,
+    tarone_selection,
 )
-from bench.analyse.stats import Buckets, mean, quantile, quantile_interval
+from bench.analyse.stats import (
+    Buckets,
+    log_mean_variance,
+    log_quantile_variance,
+    mean,
+    quantile,
+    quantile_interval,
+    sampling_df,
+)
 from bench.core import exitcodes
 from bench.core.journey import METRICS
 from bench.core.outcomes import FAILURE_OUTCOMES, failure_counts
@@ -47,9 +63,14 @@ WORSE = "worse"
 BETTER = "better"
 UNCHANGED = "unchanged"
 NOT_SIGNIFICANT = "~"
+WITHIN_NOISE = "within run-to-run noise"
+TOO_FEW = "too few samples"
 NOT_COMPARABLE = "not comparable"
 NEW_FAILURE_MODE = "new failure mode"
-VERDICTS = (WORSE, NEW_FAILURE_MODE, BETTER, NOT_SIGNIFICANT, NOT_COMPARABLE, UNCHANGED)
+VERDICTS = (
+    WORSE, NEW_FAILURE_MODE, BETTER, WITHIN_NOISE, NOT_SIGNIFICANT, TOO_FEW, NOT_COMPARABLE,
+    UNCHANGED,
+)
 REGRESSIONS = frozenset({WORSE, NEW_FAILURE_MODE})
 
 FAILURE_RATE = "failure rate"
@@ -78,12 +99,19 @@ class Row:
     n_baseline: int = 0
     n_candidate: int = 0
     delta: float | None = None  # relative for "us", absolute for "fraction"/"count"
-    p_value: float | None = None
+    p_value: float | None = None  # None: not tested (missing, or too few samples)
     adjusted_p: float | None = None  # Holm over the comparison's family
     method: str = ""
     threshold: float | None = None
     verdict: str = NOT_COMPARABLE
     note: str = ""
+    # The same test with the run-to-run noise left out (runs as if they were one):
+    # what a comparison blind to that noise would have said, for the noise verdict.
+    sampling_p: float | None = None
+    adjusted_sampling_p: float | None = None
+    noise: float | None = None  # tau assumed for this row (log-scale sd of a run)
+    too_few: bool = False  # the data cannot speak: kept out of the family
+    min_p: float = 0.0  # smallest p the row's test could ever give (Tarone)
 
 
 @dataclass(frozen=True)
@@ -101,6 +129,19 @@ class SideSummary:
 
 
 @dataclass(frozen=True)
+class NoiseUsed:
+    """The run-to-run noise one row kind was tested with, and where it came from."""
+
+    metric: str
+    statistic: str
+    tau: float
+    df: float
+    prior_tau: float
+    repeats_tau: float | None  # estimated from this comparison's repeats (None: none)
+    repeats_df: float
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The outcome of comparing a candidate with a baseline."""
 
@@ -108,9 +149,10 @@ class Comparison:
     candidate: SideSummary
     rows: tuple[Row, ...]
     thresholds: Thresholds
-    mode: str  # "samples", "pooled" or "runs"
-    min_runs: int
+    mode: str  # "samples" (one run per side) or "runs" (repeats on a side)
     notes: tuple[str, ...] = ()
+    noise: tuple[NoiseUsed, ...] = ()
+    dispersion: float = 1.0  # failure counts' over-dispersion from repeats (1: binomial)
     # (level, metric) -> pooled (baseline, candidate) buckets, for distribution plots
     distributions: Mapping[tuple[int, str], tuple[Buckets | None, Buckets | None]] = field(
         default_factory=dict, repr=False
@@ -118,7 +160,7 @@ class Comparison:
 
     @property
     def family_size(self) -> int:
-        return sum(1 for r in self.rows if r.p_value is not None)
+        return sum(1 for r in self.rows if r.adjusted_p is not None)
 
     @property
     def regressions(self) -> list[Row]:
@@ -160,6 +202,7 @@ class LevelData:
 
     per_run: Mapping[str, tuple[Buckets, ...]]  # metric -> one Buckets per run
     outcomes: Mapping[str, int]  # summed over runs (measured part)
+    outcomes_per_run: tuple[Mapping[str, int], ...] = ()
 
     def pooled(self, metric: str) -> Buckets | None:
         runs = self.per_run.get(metric)
@@ -169,11 +212,13 @@ class LevelData:
 def level_data(side: Side, level: int) -> LevelData:
     per_run: dict[str, list[Buckets]] = {}
     outcomes: Counter[str] = Counter()
+    each: list[Mapping[str, int]] = []
     for run in side.runs:
         steps = steps_by_level(run)[level]
         by_metric: dict[str, list[Buckets]] = {}
+        mine: Counter[str] = Counter()
         for step in steps:
-            outcomes.update(step["measured"]["outcomes"])
+            mine.update(step["measured"]["outcomes"])
             for metric in step["measured"]["histograms"]:
                 hist = run.histogram(step["index"], metric)
                 if hist is not None:
@@ -181,10 +226,16 @@ def level_data(side: Side, level: int) -> LevelData:
         for metric, parts in by_metric.items():
             merged = parts[0] if len(parts) == 1 else merge_buckets(parts)
             per_run.setdefault(metric, []).append(merged)
-    return LevelData({m: tuple(v) for m, v in per_run.items()}, dict(outcomes))
+        outcomes.update(mine)
+        each.append(dict(mine))
+    return LevelData({m: tuple(v) for m, v in per_run.items()}, dict(outcomes), tuple(each))
 
 
 # --- statistics of one sample -----------------------------------------------------------
+
+
+def _q(statistic: str) -> float | None:
+    return None if statistic == "mean" else QUANTILES[statistic]
 
 
 def statistic_value(buckets: Buckets, statistic: str) -> float | None:
@@ -211,7 +262,149 @@ def statistic_interval(buckets: Buckets, statistic: str) -> tuple[float, float] 
     return (mu - half, mu + half)
 
 
-# --- rows -------------------------------------------------------------------------------
+def run_statistic(buckets: Buckets, statistic: str) -> RunStatistic | None:
+    """One run's statistic on a log scale with its sampling variance; None: too few samples."""
+    q = _q(statistic)
+    variance = log_mean_variance(buckets) if q is None else log_quantile_variance(buckets, q)
+    value = statistic_value(buckets, statistic)
+    if variance is None or value is None:
+        return None
+    return RunStatistic(math.log(max(value, 1.0)), variance, sampling_df(buckets.total, q))
+
+
+def _t_quantile(df: float, p_two_sided: float = 0.05) -> float:
+    """Student's t two-sided critical value, by bisection on the tail (df may be inf)."""
+    low, high = 0.0, 1e3
+    for _ in range(100):
+        mid = (low + high) / 2
+        if student_t_sf2(mid, df) > p_two_sided:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+# --- latency rows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One statistic of one metric at one level: both sides' runs, estimable or not."""
+
+    base: tuple[Buckets, ...]
+    cand: tuple[Buckets, ...]
+    base_stats: tuple[RunStatistic, ...] | None
+    cand_stats: tuple[RunStatistic, ...] | None
+
+    @property
+    def estimable(self) -> bool:
+        return self.base_stats is not None and self.cand_stats is not None
+
+
+def _cell(base: LevelData, cand: LevelData, metric: str, statistic: str) -> _Cell:
+    b, c = base.per_run.get(metric, ()), cand.per_run.get(metric, ())
+
+    def stats(runs: Sequence[Buckets]) -> tuple[RunStatistic, ...] | None:
+        found = [run_statistic(r, statistic) for r in runs]
+        if not found or any(s is None for s in found):
+            return None
+        return tuple(s for s in found if s is not None)
+
+    return _Cell(b, c, stats(b), stats(c))
+
+
+def _side_shown(
+    runs: Sequence[Buckets], stats: Sequence[RunStatistic] | None, statistic: str,
+    effects: RunEffects,
+) -> tuple[float | None, tuple[float, float] | None]:
+    """The value and 95 % interval a side shows: one run's own, or the runs' mean."""
+    if len(runs) == 1:
+        return statistic_value(runs[0], statistic), statistic_interval(runs[0], statistic)
+    if stats is None:
+        values = [statistic_value(r, statistic) for r in runs]
+        logs = [math.log(max(v, 1.0)) for v in values if v is not None]
+        return (math.exp(sum(logs) / len(logs)) if logs else None), None
+    k = len(stats)
+    centre = sum(s.log_value for s in stats) / k
+    sampling = sum(s.variance for s in stats) / (k * k)
+    se = math.sqrt(effects.tau2 / k + sampling)
+    half = _t_quantile(effects.df) * se
+    return math.exp(centre), (math.exp(centre - half), math.exp(centre + half))
+
+
+def _latency_row(
+    level: int | None, metric: str, statistic: str, cells: Sequence[_Cell],
+    effects: RunEffects, threshold: float,
+) -> Row:
+    """A row for one level (one cell) or for all levels (several cells combined)."""
+    b_pooled = merge_buckets([r for cell in cells for r in cell.base]) if cells else None
+    c_pooled = merge_buckets([r for cell in cells for r in cell.cand]) if cells else None
+    n_b = b_pooled.total if b_pooled else 0
+    n_c = c_pooled.total if c_pooled else 0
+    common: dict[str, Any] = {
+        "concurrency": level, "metric": metric, "statistic": statistic, "unit": "us",
+        "n_baseline": n_b, "n_candidate": n_c, "threshold": threshold, "noise": effects.tau,
+    }
+    if not n_b or not n_c:
+        missing = "baseline" if not n_b else "candidate"
+        return Row(**common, note=f"no {metric} samples in the {missing}")
+    usable = [cell for cell in cells if cell.estimable]
+    if level is not ALL_LEVELS:
+        (cell,) = cells
+        b_value, b_ci = _side_shown(cell.base, cell.base_stats, statistic, effects)
+        c_value, c_ci = _side_shown(cell.cand, cell.cand_stats, statistic, effects)
+        shown: dict[str, Any] = {
+            "baseline": b_value, "baseline_ci": b_ci, "candidate": c_value, "candidate_ci": c_ci,
+        }
+    else:
+        shown = {"baseline": statistic_value(b_pooled, statistic),  # type: ignore[arg-type]
+                 "candidate": statistic_value(c_pooled, statistic)}  # type: ignore[arg-type]
+    if not usable:
+        delta = _relative(shown["baseline"], shown["candidate"])
+        q = _q(statistic)
+        need = "its 95 % interval" if q is None or q < 0.99 else "its 95 % interval (368 for p99)"
+        return Row(**common, **shown, delta=delta, too_few=True,
+                   note=f"too few samples in a run for {need}: not tested")
+    if level is not ALL_LEVELS:
+        test = mixed_test(usable[0].base_stats, usable[0].cand_stats, effects)  # type: ignore[arg-type]
+        change, p, p_s = test.statistic, test.p_value, test.sampling_p
+        method = f"{test.method} (df {test.df:.0f})"
+    else:
+        change, p, p_s, method = _across_levels(usable, effects)
+    return Row(**common, **shown, delta=math.expm1(change), p_value=p, sampling_p=p_s,
+               method=method)
+
+
+def _across_levels(cells: Sequence[_Cell], effects: RunEffects) -> tuple[float, float, float, str]:
+    """Inverse-variance mean of the levels' log changes, tested like one level.
+
+    Each level's change carries its own sampling variance and the one run effect the
+    levels share (a run is slow or fast as a whole): the shared part is not averaged
+    away, so tau^2 enters once, not divided by the number of levels (conservative if
+    the levels' run effects are less than fully correlated).
+    """
+    changes, sampling = [], []
+    for cell in cells:
+        t0 = mixed_test(cell.base_stats, cell.cand_stats, RunEffects(0.0, math.inf))  # type: ignore[arg-type]
+        changes.append(t0.statistic)
+        sampling.append((t0.se**2, t0.df))
+    weights = [1.0 / v for v, _ in sampling]
+    total = sum(weights)
+    change = sum(w * c for w, c in zip(weights, changes, strict=True)) / total
+    components = [((w / total) ** 2 * v, df) for w, (v, df) in zip(weights, sampling, strict=True)]
+    k_b = len(cells[0].base_stats or ())
+    k_c = len(cells[0].cand_stats or ())
+    run_part = (effects.tau2 * (1 / k_b + 1 / k_c), effects.df)
+
+    def p_of(parts: Sequence[tuple[float, float]]) -> tuple[float, float]:
+        var = sum(v for v, _ in parts)
+        den = sum(v * v / df for v, df in parts if v > 0 and not math.isinf(df))
+        df = var * var / den if den > 0 else math.inf
+        return (student_t_sf2(change / math.sqrt(var), df) if var > 0 else 1.0), df
+
+    p, df = p_of([*components, run_part])
+    p_s, _ = p_of(components)
+    return change, p, p_s, f"mixed model t over {len(cells)} levels (df {df:.0f})"
 
 
 def _relative(base: float | None, cand: float | None) -> float | None:
@@ -220,59 +413,26 @@ def _relative(base: float | None, cand: float | None) -> float | None:
     return (cand - base) / base
 
 
-def _latency_row(
-    level: int, metric: str, statistic: str, base: LevelData, cand: LevelData,
-    across_runs: bool, min_runs: int, threshold: float,
-) -> Row:
-    b, c = base.pooled(metric), cand.pooled(metric)
-    n_b = b.total if b else 0
-    n_c = c.total if c else 0
-    common: dict[str, Any] = {
-        "concurrency": level, "metric": metric, "statistic": statistic, "unit": "us",
-        "n_baseline": n_b, "n_candidate": n_c, "threshold": threshold,
-    }
-    if not n_b or not n_c or b is None or c is None:
-        missing = "baseline" if not n_b else "candidate"
-        return Row(**common, note=f"no {metric} samples in the {missing}")
-    note = ""
-    if across_runs:
-        b_runs = _per_run(base, metric, statistic)
-        c_runs = _per_run(cand, metric, statistic)
-        if min(len(b_runs), len(c_runs)) >= min_runs:
-            b_set, c_set = buckets_of(map(round, b_runs)), buckets_of(map(round, c_runs))
-            test: TestResult = mann_whitney(b_set, c_set)
-            return Row(
-                **common,
-                baseline=statistics.median(b_runs), candidate=statistics.median(c_runs),
-                baseline_ci=statistic_interval(b_set, "p50"),
-                candidate_ci=statistic_interval(c_set, "p50"),
-                delta=_relative(statistics.median(b_runs), statistics.median(c_runs)),
-                p_value=test.p_value, method=f"{test.method} on {len(b_runs)}+{len(c_runs)} runs",
-            )
-        note = "too few runs with samples for an across-run test: runs pooled"
-    # Mann-Whitney for the mean row (a whole-distribution shift), the quantile test for
-    # a percentile (U barely moves when only the tail does).
-    if statistic == "mean":  # noqa: SIM108 - the comment above belongs to the branch
-        test = mann_whitney(b, c)
-    else:
-        test = quantile_test(b, c, QUANTILES[statistic])
-    b_value, c_value = statistic_value(b, statistic), statistic_value(c, statistic)
-    return Row(
-        **common,
-        baseline=b_value, candidate=c_value,
-        baseline_ci=statistic_interval(b, statistic), candidate_ci=statistic_interval(c, statistic),
-        delta=_relative(b_value, c_value), p_value=test.p_value, method=test.method, note=note,
-    )
+def _run_effects(
+    cells: Sequence[_Cell], prior: RunEffects, runs_b: int, runs_c: int
+) -> tuple[RunEffects, RunEffects | None]:
+    """tau for one metric and statistic: the repeats' estimate moderated by the prior."""
+    groups = []
+    for cell in cells:
+        for stats in (cell.base_stats, cell.cand_stats):
+            if stats is not None and len(stats) >= 2:
+                groups.append(stats)
+    independent = max(0, runs_b - 1) + max(0, runs_c - 1)
+    data = run_effects_from_repeats(groups, independent) if independent else None
+    return moderated(prior, data), data
 
 
-def _per_run(data: LevelData, metric: str, statistic: str) -> list[float]:
-    values = (statistic_value(r, statistic) for r in data.per_run[metric])
-    return [v for v in values if v is not None]
+# --- failure rows -----------------------------------------------------------------------
 
 
 def _failure_rows(
     level: int | None, base_outcomes: Mapping[str, int], cand_outcomes: Mapping[str, int],
-    thresholds: Thresholds,
+    thresholds: Thresholds, phi: float,
 ) -> list[Row]:
     f_b, d_b = failure_counts(base_outcomes)
     f_c, d_c = failure_counts(cand_outcomes)
@@ -281,50 +441,73 @@ def _failure_rows(
         missing = "baseline" if not d_b else "candidate"
         return [Row(**common, metric=FAILURE_RATE, statistic="rate", unit="fraction",
                     note=f"no decided journeys in the {missing}")]
-    rate_test = proportion_test(f_b, d_b, f_c, d_c)
+    # Over-dispersed counts carry less information: the effective counts (Rao & Scott).
+    counts = [max(0, round(x / phi)) for x in (f_b, d_b, f_c, d_c)] if phi > 1 else [
+        f_b, d_b, f_c, d_c]
+    counts[1], counts[3] = max(1, counts[1]), max(1, counts[3])
+    rate_test = proportion_test(*counts)
+    method = rate_test.method + (f", counts / {phi:.2f} (over-dispersion)" if phi > 1 else "")
     rows = [
         Row(
             **common, metric=FAILURE_RATE, statistic="rate", unit="fraction",
             baseline=f_b / d_b, candidate=f_c / d_c, delta=f_c / d_c - f_b / d_b,
-            p_value=rate_test.p_value, method=rate_test.method,
-            threshold=thresholds.failure_rate,
+            p_value=rate_test.p_value, sampling_p=rate_test.p_value, method=method,
+            threshold=thresholds.failure_rate, min_p=min_attainable_p(*counts),
         )
     ]
     for outcome in FAILURE_OUTCOMES:
         k_b, k_c = base_outcomes.get(outcome, 0), cand_outcomes.get(outcome, 0)
         if k_b == 0 and k_c > 0:
-            test = proportion_test(0, d_b, k_c, d_c, alternative="greater")
+            k_eff = max(0, round(k_c / phi)) if phi > 1 else k_c
+            test = proportion_test(0, counts[1], k_eff, counts[3], alternative="greater")
             rows.append(
                 Row(
                     **common, metric=f"outcome:{outcome}", statistic="count", unit="count",
                     baseline=0, candidate=k_c, delta=k_c / d_c, p_value=test.p_value,
-                    method=f"{test.method}, one-sided", threshold=0.0,
-                    note="none in the baseline",
+                    sampling_p=test.p_value, method=f"{test.method}, one-sided",
+                    threshold=0.0, note="none in the baseline",
+                    min_p=min_attainable_p(0, counts[1], k_eff, counts[3], "greater"),
                 )
             )
     return rows
 
 
+# --- verdicts ---------------------------------------------------------------------------
+
+
 def verdict(row: Row, alpha: float) -> str:
     """The verdict of a row whose adjusted p is known (see docs/compare.md)."""
-    if row.delta is None or row.adjusted_p is None or row.threshold is None:
-        return NOT_COMPARABLE
+    if row.delta is None or row.threshold is None:
+        return TOO_FEW if row.too_few else NOT_COMPARABLE
     if row.metric.startswith("outcome:"):
+        if row.adjusted_p is None:
+            return TOO_FEW
         return NEW_FAILURE_MODE if row.adjusted_p <= alpha else NOT_SIGNIFICANT
     if abs(row.delta) < row.threshold:
         return UNCHANGED
-    if row.adjusted_p > alpha:
-        return NOT_SIGNIFICANT
-    return WORSE if row.delta > 0 else BETTER
+    if row.adjusted_p is None:
+        return TOO_FEW
+    if row.adjusted_p <= alpha:
+        return WORSE if row.delta > 0 else BETTER
+    if row.adjusted_sampling_p is not None and row.adjusted_sampling_p <= alpha:
+        return WITHIN_NOISE
+    return NOT_SIGNIFICANT
 
 
 def finish(rows: Sequence[Row], alpha: float) -> tuple[Row, ...]:
-    """Holm-adjust every tested row's p-value as one family, then decide each verdict."""
-    tested = [i for i, r in enumerate(rows) if r.p_value is not None]
-    adjusted = holm([rows[i].p_value for i in tested])  # type: ignore[misc]
+    """Holm over the rows that can speak (Tarone's rule), then each row's verdict."""
+    tested = [i for i, r in enumerate(rows) if r.p_value is not None and not r.too_few]
+    chosen = tarone_selection([rows[i].min_p for i in tested], alpha)
+    family = [i for i, keep in zip(tested, chosen, strict=True) if keep]
     out = list(rows)
-    for i, p in zip(tested, adjusted, strict=True):
-        out[i] = replace(rows[i], adjusted_p=p)
+    for i, keep in zip(tested, chosen, strict=True):
+        if not keep:
+            out[i] = replace(rows[i], too_few=True,
+                             note=rows[i].note or "too few events to ever reach significance")
+    adjusted = holm([rows[i].p_value for i in family])  # type: ignore[misc]
+    adjusted_s = holm([rows[i].sampling_p for i in family])  # type: ignore[misc]
+    for i, p, p_s in zip(family, adjusted, adjusted_s, strict=True):
+        out[i] = replace(out[i], adjusted_p=p, adjusted_sampling_p=p_s)
     return tuple(replace(r, verdict=verdict(r, alpha)) for r in out)
 
 
@@ -351,46 +534,52 @@ def compare_sides(
     present = _metrics_of(baseline) | _metrics_of(candidate)
     order = [*METRIC_ORDER, *(m for m in METRICS if m not in METRIC_ORDER)]
     metrics = [m for m in order if m in present] + sorted(present - set(order))
-    # An across-run row can only ever be flagged if its best possible exact p (complete
-    # separation of the runs) survives Holm's first step, alpha / m, for the m rows of the
-    # family; with fewer runs it would be a test that cannot fire, so runs are pooled.
-    family = len(levels.both) * (len(metrics) * len(STATISTICS) + 1) + 1
-    min_runs = min_runs_per_side(thresholds.alpha / max(1, family))
-    n_runs = min(len(baseline.runs), len(candidate.runs))
-    across_runs = n_runs >= min_runs
-    single = max(len(baseline.runs), len(candidate.runs)) == 1
-    mode = "runs" if across_runs else ("samples" if single else "pooled")
+    k_b, k_c = len(baseline.runs), len(candidate.runs)
+    mode = "samples" if max(k_b, k_c) == 1 else "runs"
+    data = {level: (level_data(baseline, level), level_data(candidate, level))
+            for level in levels.both}
+    distributions = {
+        (level, metric): (base.pooled(metric), cand.pooled(metric))
+        for level, (base, cand) in data.items() for metric in metrics
+    }
+    latency: dict[tuple[int | None, str, str], Row] = {}
+    used: list[NoiseUsed] = []
+    for metric in metrics:
+        for statistic in STATISTICS:
+            cells = {level: _cell(base, cand, metric, statistic)
+                     for level, (base, cand) in data.items()}
+            prior = thresholds.noise.for_row(metric, statistic)
+            effects, measured = _run_effects(list(cells.values()), prior, k_b, k_c)
+            used.append(NoiseUsed(metric, statistic, effects.tau, effects.df, prior.tau,
+                                  None if measured is None else measured.tau,
+                                  0.0 if measured is None else measured.df))
+            threshold = thresholds.for_row(metric, statistic)
+            for level, cell in cells.items():
+                latency[(level, metric, statistic)] = _latency_row(
+                    level, metric, statistic, [cell], effects, threshold)
+            if len(cells) > 1:
+                latency[(ALL_LEVELS, metric, statistic)] = _latency_row(
+                    ALL_LEVELS, metric, statistic, list(cells.values()), effects, threshold)
+    phi, _ = dispersion(
+        [[failure_counts(o) for o in side_data.outcomes_per_run]
+         for pair in data.values() for side_data in pair]
+    )
     rows: list[Row] = []
-    distributions: dict[tuple[int, str], tuple[Buckets | None, Buckets | None]] = {}
     all_base: Counter[str] = Counter()
     all_cand: Counter[str] = Counter()
-    for level in levels.both:
-        base, cand = level_data(baseline, level), level_data(candidate, level)
-        for metric in metrics:
-            distributions[(level, metric)] = (base.pooled(metric), cand.pooled(metric))
-            for statistic in STATISTICS:
-                rows.append(
-                    _latency_row(
-                        level, metric, statistic, base, cand, across_runs, min_runs,
-                        thresholds.for_row(metric, statistic),
-                    )
-                )
-        rows.extend(_failure_rows(level, base.outcomes, cand.outcomes, thresholds))
+    for level, (base, cand) in data.items():
+        rows.extend(latency[(level, m, s)] for m in metrics for s in STATISTICS)
+        rows.extend(_failure_rows(level, base.outcomes, cand.outcomes, thresholds, phi))
         all_base.update(base.outcomes)
         all_cand.update(cand.outcomes)
     if len(levels.both) > 1:
-        rows.extend(_failure_rows(ALL_LEVELS, all_base, all_cand, thresholds))
+        rows.extend(latency[(ALL_LEVELS, m, s)] for m in metrics for s in STATISTICS)
+        rows.extend(_failure_rows(ALL_LEVELS, all_base, all_cand, thresholds, phi))
     for level in levels.baseline_only:
         rows.append(Row(level, "(level)", "", "", note="measured in the baseline only"))
     for level in levels.candidate_only:
         rows.append(Row(level, "(level)", "", "", note="measured in the candidate only"))
     all_notes = list(notes)
-    if mode == "pooled":
-        all_notes.append(
-            f"{len(baseline.runs)} baseline and {len(candidate.runs)} candidate run(s): fewer "
-            f"than {min_runs} per side, so runs are pooled and tested sample by sample "
-            "(run-to-run variance is not part of the test)"
-        )
     if not levels.both:
         all_notes.append("no target concurrency was measured on both sides")
     return Comparison(
@@ -399,7 +588,8 @@ def compare_sides(
         rows=finish(rows, thresholds.alpha),
         thresholds=thresholds,
         mode=mode,
-        min_runs=min_runs,
         notes=tuple(all_notes),
+        noise=tuple(used),
+        dispersion=phi,
         distributions=distributions,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from bench.core.text import duration, number, percent, unit_for
 from bench.present.compare.analysis import Comparison, Row
 
@@ -51,17 +53,35 @@ def statistic(row: Row) -> str:
 
 
 def mode_text(comparison: Comparison) -> str:
+    b, c = len(comparison.baseline.run_ids), len(comparison.candidate.run_ids)
     if comparison.mode == "runs":
         return (
-            "across runs (benchstat style: one value per run, Mann-Whitney U on the runs' "
-            "values; median of runs shown)"
+            f"{b} baseline and {c} candidate run(s): each run's statistic with its sampling "
+            "variance, runs differing by a run effect estimated from the repeats (mixed-model "
+            "t test; values are the runs' geometric means with 95 % intervals across runs)"
         )
-    if comparison.mode == "pooled":
+    return (
+        "one run per side: each statistic with its sampling variance plus the run-to-run "
+        "noise assumed below (mixed-model t test; intervals are within the run)"
+    )
+
+
+def noise_percent(tau: float | None) -> str:
+    """A log-scale sd as the relative change one sd of it makes: '+-4.1 %'."""
+    if tau is None:
+        return "-"
+    return f"\u00b1{math.expm1(tau) * 100:.1f} %"
+
+
+def noise_source(comparison: Comparison) -> str:
+    prior = comparison.thresholds.noise
+    if comparison.mode == "runs":
         return (
-            f"runs pooled, sample by sample (an across-run test needs {comparison.min_runs} "
-            "runs per side at this alpha and number of rows)"
+            "estimated from the repeats (their spread beyond each run's sampling variance, "
+            f"pooled over levels), moderated by the default below worth {prior.df:g} degrees "
+            f"of freedom; default: {prior.source}"
         )
-    return "sample by sample (one run per side)"
+    return f"not measurable with one run per side, so assumed: {prior.source}"
 
 
 def capacity(values: tuple[int | None, ...]) -> str:

@@ -10,7 +10,8 @@ import html
 
 from bench.present.compare import format as fmt
 from bench.present.compare import plots
-from bench.present.compare.analysis import REGRESSIONS, UNCHANGED, Comparison, Row
+from bench.present.compare.analysis import REGRESSIONS, TOO_FEW, UNCHANGED, Comparison, Row
+from bench.present.compare.limits import STATISTICS
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; max-width: 80em; }
@@ -74,9 +75,14 @@ def render_html(comparison: Comparison) -> str:
         f"threshold {t.threshold * 100:g} %, failure rate {t.failure_rate * 100:g} points</li>",
         f"<li>Capacity at SLO ({_e(t.slo.describe())}): baseline "
         f"{_e(fmt.capacity(base.capacity))}, candidate {_e(fmt.capacity(cand.capacity))}</li>",
+        f"<li>Run-to-run noise: {_e(fmt.noise_source(c))}</li>",
         *(f"<li>Note: {_e(n)}</li>" for n in c.notes),
         "</ul>",
     ]
+    too_few = [r for r in c.rows if r.verdict == TOO_FEW]
+    if too_few:
+        parts.append(f"<p>{len(too_few)} row(s) had too few samples to be tested and were left "
+                     "out of Holm's family (see the note column below).</p>")
     regressions = [r for r in c.rows if r.verdict in REGRESSIONS]
     if regressions:
         parts.append("<h2>Regressions</h2>")
@@ -88,10 +94,29 @@ def render_html(comparison: Comparison) -> str:
     for metric in metrics:
         parts.append(f"<h3>{_e(metric)}</h3>")
         parts.append(_img(plots.distributions(c, metric), f"{metric} distributions"))
+    parts.append("<h2>Run-to-run noise assumed</h2>")
+    parts.append(_noise_table(c))
     parts.append("<h2>All rows</h2>")
     parts.append(_table(list(c.rows)))
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _noise_table(c: Comparison) -> str:
+    """tau per metric and statistic as a relative sd, with the repeats' own estimate."""
+    by_metric: dict[str, dict[str, str]] = {}
+    for used in c.noise:
+        shown = fmt.noise_percent(used.tau)
+        if used.repeats_tau is not None:
+            shown += f" (repeats: {fmt.noise_percent(used.repeats_tau)})"
+        by_metric.setdefault(used.metric, {})[used.statistic] = shown
+    head = "".join(f"<th>{_e(h)}</th>" for h in ("metric", *STATISTICS))
+    body = "".join(
+        "<tr>" + f'<td class="t">{_e(m)}</td>' + "".join(
+            f"<td>{_e(per.get(s, '-'))}</td>" for s in STATISTICS) + "</tr>"
+        for m, per in by_metric.items()
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _table(rows: list[Row]) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 
 from bench.core.text import short_repr
 from bench.present.compare.errors import CompareError
+from bench.record.result_set import FILE_NAME as SET_NAME
+from bench.record.result_set import runs_of
 from bench.record.results import Results, ResultsError, load_results
 
 RESULTS_NAME = "results.json"
@@ -27,16 +29,30 @@ class Side:
         return sorted({str(r.run["release"]) for r in self.runs})
 
 
-def load_side(name: str, path: Path) -> Side:
-    """A results file, or every results.json under a folder (repeated runs)."""
+def run_files(path: Path) -> list[Path]:
+    """The results files one side is made of (see `load_side`); ResultsError if unreadable."""
     if path.is_dir():
-        files = sorted(path.rglob(RESULTS_NAME))
-        if not files:
-            raise CompareError(f"{name} folder {path} holds no {RESULTS_NAME}")
-    elif path.exists():
-        files = [path]
-    else:
+        if (path / SET_NAME).is_file():
+            return list(runs_of(path / SET_NAME) or ())
+        return sorted(path.rglob(RESULTS_NAME))
+    if not path.exists():
+        raise ResultsError(f"{path} does not exist")
+    listed = runs_of(path)
+    return [path] if listed is None else list(listed)
+
+
+def load_side(name: str, path: Path) -> Side:
+    """Repeated runs of one release: a results file, a result-set file (result-set.json),
+    a folder holding a result-set.json (its runs), or any other folder (every
+    results.json under it)."""
+    if not path.exists():
         raise CompareError(f"{name} {path} does not exist")
+    try:
+        files = run_files(path)
+    except ResultsError as exc:
+        raise CompareError(f"{name}: {exc}") from None
+    if not files:
+        raise CompareError(f"{name} folder {path} holds no {RESULTS_NAME}")
     runs = []
     for file in files:
         try:

@@ -13,6 +13,7 @@ from typing import Any
 from bench.analyse.capacity import SLO
 from bench.core.text import short_repr
 from bench.present.compare.errors import CompareError
+from bench.present.compare.noise import NoisePrior
 from bench.record.userfiles import read_text
 
 DEFAULT_ALPHA = 0.05
@@ -23,7 +24,8 @@ STATISTICS: tuple[str, ...] = ("mean", "p50", "p90", "p99")
 QUANTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
 _METRIC_KEYS = frozenset({"threshold", *STATISTICS})
 _SLO_KEYS = ("ready_quantile", "ready_limit_s", "failure_rate_limit")
-_TOP_KEYS = frozenset({"alpha", "threshold", "failure_rate", "metrics", "slo"})
+_TOP_KEYS = frozenset({"alpha", "threshold", "failure_rate", "metrics", "slo", "noise"})
+_NOISE_KEYS = ("df", "source")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Thresholds:
         default_factory=lambda: MappingProxyType({})
     )
     slo: SLO = field(default_factory=SLO)
+    noise: NoisePrior = field(default_factory=NoisePrior)
 
     def for_row(self, metric: str, statistic: str) -> float:
         """The relative change threshold of one latency row."""
@@ -51,6 +54,7 @@ class Thresholds:
             "failure_rate": self.failure_rate,
             "metrics": {m: dict(v) for m, v in self.metrics.items()},
             "slo": {k: getattr(self.slo, k) for k in _SLO_KEYS},
+            "noise": self.noise.to_json(),
         }
 
 
@@ -85,20 +89,7 @@ def parse_thresholds(doc: Mapping[str, Any], name: str = "thresholds") -> Thresh
     metrics_doc = doc.get("metrics", {})
     if not isinstance(metrics_doc, Mapping):
         raise CompareError(f"{name}: metrics must be a table ([metrics.NAME])")
-    metrics: dict[str, Mapping[str, float]] = {}
-    for metric, table in metrics_doc.items():
-        from bench.core.journey import METRICS
-
-        shown = metric if str(metric).isidentifier() else short_repr(metric, 40)
-        where = f"{name}: metrics.{shown}"
-        if metric not in METRICS:
-            raise CompareError(f"{where}: unknown metric (known: {', '.join(METRICS)})")
-        if not isinstance(table, Mapping):
-            raise CompareError(f"{where}: must be a table of thresholds")
-        _unknown(table, tuple(sorted(_METRIC_KEYS)), where)
-        metrics[metric] = MappingProxyType(
-            {k: _number(v, f"{where}.{k}", 0.0, 10.0, low_open=False) for k, v in table.items()}
-        )
+    metrics = _per_metric(metrics_doc, f"{name}: metrics", _METRIC_KEYS, "thresholds")
     slo_doc = doc.get("slo", {})
     if not isinstance(slo_doc, Mapping):
         raise CompareError(f"{name}: slo must be a table ([slo])")
@@ -123,7 +114,54 @@ def parse_thresholds(doc: Mapping[str, Any], name: str = "thresholds") -> Thresh
         failure_rate=failure_rate,
         metrics=MappingProxyType(metrics),
         slo=SLO(**slo_values),
+        noise=_noise(doc.get("noise", {}), name),
     )
+
+
+def _per_metric(
+    doc: Mapping[str, Any], where: str, keys: frozenset[str], what: str
+) -> dict[str, Mapping[str, float]]:
+    """[<section>.METRIC] tables of numbers in [0, 10], keyed by statistic."""
+    from bench.core.journey import METRICS
+
+    out: dict[str, Mapping[str, float]] = {}
+    for metric, table in doc.items():
+        shown = metric if str(metric).isidentifier() else short_repr(metric, 40)
+        here = f"{where}.{shown}"
+        if metric not in METRICS:
+            raise CompareError(f"{here}: unknown metric (known: {', '.join(METRICS)})")
+        if not isinstance(table, Mapping):
+            raise CompareError(f"{here}: must be a table of {what}")
+        _unknown(table, tuple(sorted(keys)), here)
+        out[metric] = MappingProxyType(
+            {k: _number(v, f"{here}.{k}", 0.0, 10.0, low_open=False) for k, v in table.items()}
+        )
+    return out
+
+
+def _noise(doc: Any, name: str) -> NoisePrior:
+    """[noise]: run-to-run noise per metric and statistic (bench.present.compare.noise).
+
+    Values given replace the measured defaults for those metric and statistic pairs
+    only; `df` is how many degrees of freedom the whole table is worth next to repeats.
+    """
+    default = NoisePrior()
+    if doc == {}:
+        return default
+    if not isinstance(doc, Mapping):
+        raise CompareError(f"{name}: noise must be a table ([noise])")
+    where = f"{name}: noise"
+    df = _number(doc.get("df", default.df), f"{where}.df", 0.0, 1e9)
+    source = doc.get("source", f"{name} (built-in defaults for the rest)")
+    if not isinstance(source, str):
+        raise CompareError(f"{where}.source: expected a string, got {short_repr(source, 40)}")
+    tables = {k: v for k, v in doc.items() if k not in _NOISE_KEYS}
+    given = _per_metric(tables, where, frozenset(STATISTICS), "relative standard deviations")
+    merged = {m: dict(v) for m, v in default.tau.items()}
+    for metric, values in given.items():
+        merged.setdefault(metric, {}).update(values)
+    tau = MappingProxyType({m: MappingProxyType(v) for m, v in merged.items()})
+    return NoisePrior(tau=tau, df=df, source=source)
 
 
 def load_thresholds(path: Path) -> Thresholds:

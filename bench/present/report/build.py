@@ -12,9 +12,22 @@ from bench.present.report.html import report_html
 from bench.present.report.markdown import summary_markdown
 from bench.present.report.summary_json import summary_json
 from bench.present.report.warnings import ReportWarning, warnings_for
+from bench.record.result_set import runs_of
 from bench.record.results import ResultsError, load_results
 
 PLOTS_DIR = "plots"
+
+
+def expand_sets(paths: Sequence[Path]) -> list[Path]:
+    """Results files as given, a result-set file (or its folder) as the runs it names."""
+    out: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir() and (path / "result-set.json").is_file():
+            path = path / "result-set.json"
+        listed = runs_of(path) if path.is_file() else None
+        out.extend(listed if listed is not None else [path])
+    return out
 
 
 def build_report(
@@ -28,7 +41,7 @@ def build_report(
     """
     if not paths:
         raise ResultsError("no results file given")
-    loaded = [load_results(path) for path in paths]
+    loaded = [load_results(path) for path in expand_sets(paths)]
     runs: list[tuple[RunData, list[ReportWarning], list[Plot]]] = []
     for results in loaded:
         data = run_data(results, slo)

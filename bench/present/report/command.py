@@ -23,7 +23,8 @@ def _duration(text: str) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
-                   help="results file(s) written by a run (results.json)")
+                   help="results file(s) written by a run (results.json), or a result set "
+                   "(result-set.json or its folder: every repeat, with their spread)")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                    help="where to write the report (default: the results file's folder; "
                    "required with several results files)")
@@ -58,7 +59,9 @@ def options(args: argparse.Namespace, environ: Mapping[str, str]) -> ReportOptio
     paths = tuple(args.results)
     if args.output is None and len(paths) > 1:
         raise UsageError("-o DIR is required when reporting several results files")
-    output = args.output if args.output is not None else paths[0].parent
+    first = paths[0]
+    output = args.output if args.output is not None else (
+        first if first.is_dir() else first.parent)
     return ReportOptions(paths, output, SLO(ready_limit_s=ready, failure_rate_limit=rate))
 
 

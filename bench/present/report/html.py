@@ -8,6 +8,7 @@ from html import escape
 
 from bench.present.report.data import RunData
 from bench.present.report.figures import Plot
+from bench.present.report.spread import SPREAD_HEADER, spread_note, spread_rows
 from bench.present.report.tables import (
     METRIC_HEADER,
     OUTCOME_HEADER,
@@ -97,6 +98,11 @@ def run_section(data: RunData, warnings: Sequence[ReportWarning], plots: Sequenc
 def report_html(runs: Sequence[tuple[RunData, Sequence[ReportWarning], Sequence[Plot]]]) -> str:
     title = "Async-session benchmark: " + ", ".join(d.release for d, _, _ in runs)
     sections = "\n".join(run_section(d, w, p, i + 1) for i, (d, w, p) in enumerate(runs))
+    spread = spread_rows([d for d, _, _ in runs])
+    if spread:
+        sections = (f'<section id="spread"><h2>Spread between the {len(runs)} runs</h2>'
+                    f"<p>{escape(spread_note([d for d, _, _ in runs]))}</p>"
+                    f"{table(SPREAD_HEADER, spread)}</section>\n{sections}")
     # No <script>, no external URL: a strict CSP makes that a promise the browser keeps.
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from bench.present.report.data import RunData
+from bench.present.report.spread import SPREAD_HEADER, spread_note, spread_rows
 from bench.present.report.tables import STEP_HEADER, headline, resolution, run_facts, step_rows
 from bench.present.report.warnings import ReportWarning
 
@@ -49,6 +50,12 @@ def run_section(data: RunData, warnings: Sequence[ReportWarning], *, level: int 
 
 def summary_markdown(runs: Sequence[tuple[RunData, Sequence[ReportWarning]]]) -> str:
     lines = ["# Async-session benchmark report", ""]
+    spread = spread_rows([data for data, _ in runs], per_level=False)
+    if spread:
+        lines += [f"## Spread between the {len(runs)} runs", "",
+                  escape(spread_note([data for data, _ in runs])), ""]
+        lines += _table(SPREAD_HEADER, spread)
+        lines += ["", "Per level: report.html.", ""]
     for data, warnings in runs:
         lines += run_section(data, warnings)
     lines.append("Plots, per-metric tables and outcome counts: report.html.")
