@@ -496,3 +496,21 @@ def test_interval_bounds_are_written_in_the_values_unit():
     assert fmt.value(Row(None, "failure rate", "rate", "fraction", baseline=0.015), "baseline") == (
         "1.5 %"
     )
+
+
+def test_an_open_model_run_is_not_compared_with_a_closed_one(tmp_path):
+    # Issue 13: their levels are different axes (arrival rate vs concurrency).
+    rng = random.Random(3)
+    closed = tmp_path / "closed.json"
+    closed.write_bytes(dumps(synthetic_results({1: {"ready": ready_times(rng, 50)}}).document))
+    doc = orjson.loads(closed.read_bytes())
+    doc["config"]["model"] = {"kind": "open", "arrivals": "constant", "max_in_flight": 10,
+                              "arrival_rates": [0.5]}  # fmt: skip
+    doc["steps"][0]["arrival_rate"] = 0.5
+    opened = tmp_path / "open.json"
+    opened.write_bytes(dumps(doc))
+    with pytest.raises(CompareError, match="load model differs"):
+        compare_paths(closed, opened, None)
+    # Two open runs compare, matched by arrival rate.
+    result = compare_paths(opened, opened, None)
+    assert {r.concurrency for r in result.rows if r.concurrency is not None} == {0.5}

@@ -88,7 +88,7 @@ METRIC_ORDER: tuple[str, ...] = (
 class Row:
     """One line of the comparison."""
 
-    concurrency: int | None  # None: all matched levels
+    concurrency: float | None  # the level (concurrency or arrival rate); None: all levels
     metric: str  # a latency metric, "failure rate" or "outcome:NAME"
     statistic: str  # mean, p50, p90, p99, rate, count, or "" for a whole level
     unit: str  # "us", "fraction" or "count"

@@ -45,7 +45,7 @@ def p_value(row: Row) -> str:
 
 
 def level(row: Row) -> str:
-    return "all" if row.concurrency is None else str(row.concurrency)
+    return "all" if row.concurrency is None else f"{row.concurrency:g}"
 
 
 def statistic(row: Row) -> str:

@@ -11,7 +11,7 @@ from bench.core.text import short_repr
 from bench.present.compare.errors import CompareError
 from bench.record.result_set import FILE_NAME as SET_NAME
 from bench.record.result_set import runs_of
-from bench.record.results import Results, ResultsError, load_results
+from bench.record.results import Results, ResultsError, load_results, step_level
 
 RESULTS_NAME = "results.json"
 
@@ -69,7 +69,17 @@ COMPARABILITY_KEYS: tuple[tuple[str, Callable[[Results], Any]], ...] = (
     ("poll interval", lambda r: r.config.get("poll_interval_s")),
     ("scenario version", lambda r: r.config.get("scenario_version")),
     ("target kind", lambda r: r.run["target"].get("kind")),
+    # Open and closed runs load a target in different ways: their levels (arrival rate,
+    # concurrency) are not the same axis.  Arrivals' kind changes what a rate means.
+    ("load model", lambda r: _model(r)),
 )
+
+
+def _model(results: Results) -> str:
+    model = results.config.get("model")
+    if not isinstance(model, Mapping) or model.get("kind") != "open":
+        return "closed"
+    return f"open ({model.get('arrivals')} arrivals)"
 
 
 def comparability_problems(baseline: Side, candidate: Side) -> list[str]:
@@ -99,11 +109,12 @@ def check_comparable(baseline: Side, candidate: Side, *, force: bool) -> list[st
     return problems
 
 
-def steps_by_level(results: Results) -> dict[int, list[Mapping[str, Any]]]:
-    """The run's steps grouped by target concurrency (a ladder may visit a level twice)."""
-    out: dict[int, list[Mapping[str, Any]]] = {}
+def steps_by_level(results: Results) -> dict[float, list[Mapping[str, Any]]]:
+    """The run's steps grouped by level: target concurrency, or the open model's arrival
+    rate (a ladder may visit a level twice)."""
+    out: dict[float, list[Mapping[str, Any]]] = {}
     for step in results.steps:
-        out.setdefault(int(step["target_concurrency"]), []).append(step)
+        out.setdefault(step_level(step), []).append(step)
     return out
 
 
@@ -119,7 +130,7 @@ class LevelMatch:
 def match_levels(baseline: Sequence[Results], candidate: Sequence[Results]) -> LevelMatch:
     """Levels present in every run of a side count for that side (a run without one is short)."""
 
-    def levels(runs: Sequence[Results]) -> set[int]:
+    def levels(runs: Sequence[Results]) -> set[float]:
         sets = [set(steps_by_level(r)) for r in runs]
         return set.intersection(*sets) if sets else set()
 
