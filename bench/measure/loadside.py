@@ -16,14 +16,15 @@ import gevent
 import gevent.event
 import gevent.pool
 import gevent.queue
-import orjson
 
-from bench.core.arrivals import ArrivalSchedule
-from bench.core.journey import TIMED_PHASES, UNKNOWN, JourneyResult
+from bench.core.journey import JourneyResult
 from bench.core.outcomes import Outcome
 from bench.measure import cleanup
+from bench.measure.dispatcher import Dispatcher
 from bench.measure.driver import ACCEPTED, REFUSED, Journey, JourneySettings
 from bench.measure.harness_config import API_KEY_ENV
+from bench.measure.journey_events import fire_journey_events, journey_line
+from bench.measure.monitor import monitor_loop
 from bench.measure.target import REMOTE, api_key_for
 from bench.measure.tls import Tls
 from bench.measure.transport import HttpxTransport, LocustTransport
@@ -32,8 +33,6 @@ from bench.record.recorder import Recorder
 log = logging.getLogger("bench")
 
 REAP_INTERVAL = 0.5  # seconds between passes ending the sessions of abandoned journeys
-MONITOR_TICK = 0.1  # seconds between the event-loop lateness samples
-CPU_WINDOW = 1.0  # seconds of wall time per CPU-share sample
 REAP_BUDGET = 5.0  # seconds one reaper round may spend (it runs in a greenlet of its own)
 
 # Outcomes after which the request can have no session to end.
@@ -72,13 +71,8 @@ class LoadSide:
         self.refused: str | None = None  # why the provider refuses every create (401/402/403)
         self.tls = Tls()
         self.cleaner: cleanup.Cleaner | None = None
-        # The open model (None: closed): the rates, and this process's share of them.
-        self.open: dict[str, Any] | None = None
-        self.share: tuple[int, int] | None = (0, 1)
-        self._arrivals: gevent.queue.Queue = gevent.queue.Queue()
-        self._idle = 0  # users waiting for an arrival, not yet handed one
-        self._step_changed = gevent.event.Event()
-        self._dispatcher: Any = None
+        # The open model's dispatcher (None: the closed model).
+        self.dispatcher: Dispatcher | None = None
         self._monitor: Any = None
         self.cdp: dict[str, Any] | None = None  # the connect check's settings (--cdp-check)
         self.inflight = 0
@@ -103,9 +97,6 @@ class LoadSide:
         self.capped = False
         self.orphans = cleanup.Orphans()
         self.tls = Tls.from_wire(setup.get("tls"))
-        self.open = setup.get("open")
-        share = setup.get("share")
-        self.share = (int(share[0]), int(share[1])) if share else None
         self.cdp = setup.get("cdp")
         if self.cleaner is not None:
             self.cleaner.client.close()  # type: ignore[attr-defined]
@@ -130,26 +121,36 @@ class LoadSide:
         if self._reaper is None:
             self._reaper = gevent.spawn(self._reap_loop)
         if self._monitor is None:
-            self._monitor = gevent.spawn(self._monitor_loop)
-        if self.open is not None and self._dispatcher is None:
-            self._dispatcher = gevent.spawn(self._dispatch_loop)
+            self._monitor = gevent.spawn(
+                monitor_loop,
+                lambda: self._settings is not None and not self.drain_requested,
+                self._part_now,
+            )
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
+        model, share = setup.get("open"), setup.get("share")
+        if model is not None:
+            self.dispatcher = Dispatcher(
+                self, rates=[float(r) for r in model["rates"]], arrivals=str(model["arrivals"]),
+                share=(int(share[0]), int(share[1])) if share else None, rng=self.rng,
+                may_ask=self._may_ask, on_dropped=self._dropped,
+            )  # fmt: skip
 
     def switch_step(self, index: int) -> None:
         self.account_busy()
         self.step_index = index
         self.step_started = time.monotonic()
-        self._step_changed.set()  # the open model's schedule restarts at the new rate
+        if self.dispatcher is not None:
+            self.dispatcher.step_changed()
 
     def request_drain(self) -> None:
         """No new journeys from now on; time spent draining is charged to no step."""
         if not self.drain_requested:
             self.account_busy()
             self.drain_requested = True
-            self._step_changed.set()
-            # Users waiting for an arrival that will not come: let them go.
-            for _ in range(self._idle):
-                self._arrivals.put(None)
-            self._idle = 0
+            if self.dispatcher is not None:
+                self.dispatcher.drain()
 
     def account_busy(self) -> None:
         # Integral of in-flight journeys over time, charged to the step in force.  The
@@ -183,13 +184,8 @@ class LoadSide:
             gevent.sleep(self.poll_interval)
             return
         scheduled: float | None = None
-        if self.open is not None:
-            self._idle += 1
-            try:
-                arrival = self._arrivals.get()
-            except BaseException:
-                self._idle = max(0, self._idle - 1)  # killed while waiting
-                raise
+        if self.dispatcher is not None:
+            arrival = self.dispatcher.take()
             if arrival is None:
                 return  # the drain let us go
             scheduled, step, warmup = arrival
@@ -230,7 +226,7 @@ class LoadSide:
             if lag is not None:
                 result.samples["start_lag"] = [lag * 1e6]
             self._journey_done(step, warmup, result, journey)
-        if self.open is None:
+        if self.dispatcher is None:
             # Closed model only: an open model's arrivals keep their own schedule.
             self._pause(journey.pause_s)
 
@@ -280,9 +276,9 @@ class LoadSide:
             self.orphans.closed(request_id)
         elif request_id in self.orphans.open:
             self.abandoned.add(request_id)
-        _fire_phase_events(self.environment, result)
+        fire_journey_events(self.environment, result)
         if self.journey_log:
-            self.journey_lines.append(_journey_line(step, warmup, result, journey, self.node_id))
+            self.journey_lines.append(journey_line(step, warmup, result, journey, self.node_id))
 
     def _cap_reached(self) -> None:
         if self.capped:
@@ -319,85 +315,19 @@ class LoadSide:
 
     # --- the open model: arrivals on schedule ---------------------------------------------------
 
-    def _dispatch_loop(self) -> None:
-        """Hand each scheduled arrival to an idle user, or count it dropped; never delay it.
+    def _may_ask(self) -> bool:
+        return self.refused is None and (self.quota is None or self.reserved < self.quota)
 
-        Bounded by the process, as the reaper: between runs and while draining it waits.
-        """
-        while True:
-            self._step_changed.clear()
-            if self.open is None or self.share is None or self.drain_requested:
-                self._step_changed.wait(1.0)
-                continue
-            index, count = self.share
-            step = self.step_index
-            rates = self.open["rates"]
-            if step >= len(rates):
-                self._step_changed.wait(1.0)
-                continue
-            start = self.step_started
-            if self._idle == 0 and self.inflight == 0:
-                # The run's first arrivals: Locust is still spawning the users that will
-                # take them.  Start the schedule when the first one waits (at most 2 s),
-                # rather than drop arrivals no user could have taken yet.
-                deadline = time.monotonic() + 2.0
-                while self._idle == 0 and time.monotonic() < deadline:
-                    gevent.sleep(0.005)
-                start = max(start, time.monotonic())
-            schedule = ArrivalSchedule(
-                float(rates[step]), index, count, str(self.open["arrivals"]),
-                start=start, rng=self.rng,
-            )  # fmt: skip
-            while not self.drain_requested and self.step_index == step:
-                at = schedule.next()
-                delay = at - time.monotonic()
-                if delay > 0 and self._step_changed.wait(delay):
-                    break  # a new step (or the drain): a new schedule
-                if self.drain_requested or self.step_index != step:
-                    break
-                self._arrive(step, at)
-
-    def _arrive(self, step: int, at: float) -> None:
-        if self.refused is not None or (self.quota is not None and self.reserved >= self.quota):
-            return  # no more sessions may be asked for: the arrival is not offered at all
-        warmup = at - self.step_started < self.settle
-        if self._idle > 0:
-            self._idle -= 1  # that user is taken, whether or not it has woken yet
-            self._arrivals.put((at, step, warmup))
-            return
-        # Every user is busy: --max-in-flight journeys in flight.  Counted, not queued.
+    def _dropped(self, step: int, warmup: bool) -> None:
+        """An arrival that found --max-in-flight journeys in flight: counted, not queued."""
         self.recorder.journey_started(step, warmup)
         result = JourneyResult(Outcome.DROPPED)
         self.recorder.journey_finished(step, warmup, result)
-        _fire_phase_events(self.environment, result)
+        fire_journey_events(self.environment, result)
         if self.journey_log:
-            self.journey_lines.append(_journey_line(step, warmup, result, None, self.node_id))
+            self.journey_lines.append(journey_line(step, warmup, result, None, self.node_id))
 
     # --- the load generator watching itself ----------------------------------------------------
-
-    def _monitor_loop(self) -> None:
-        """Sample the event loop's lateness (blocking) and this process's CPU share.
-
-        A greenlet asking to sleep MONITOR_TICK wakes late by however long other code held
-        the loop: that lateness is `loop_lag`.  CPU seconds per wall second over CPU_WINDOW
-        is `cpu` (in microseconds of CPU per second: 1e6 is one whole core).
-        """
-        mark = time.monotonic()
-        cpu_wall, cpu_used = mark, time.process_time()
-        while True:
-            gevent.sleep(MONITOR_TICK)
-            now = time.monotonic()
-            late = max(0.0, now - mark - MONITOR_TICK)
-            mark = now
-            if self._settings is None or self.drain_requested:
-                cpu_wall, cpu_used = now, time.process_time()
-                continue
-            part = self._part_now(now)
-            part.record("loop_lag", late * 1e6)
-            if now - cpu_wall >= CPU_WINDOW:
-                used = time.process_time()
-                part.record("cpu", (used - cpu_used) / (now - cpu_wall) * 1e6)
-                cpu_wall, cpu_used = now, used
 
     def _part_now(self, now: float) -> Any:
         warmup = now - self.step_started < self.settle
@@ -475,55 +405,4 @@ def gevent_cleaner(
     )  # fmt: skip
 
 
-def _fire_phase_events(environment: Any, result: JourneyResult) -> None:
-    """Show phases and outcomes in Locust's own stats (web UI, --csv) under stable names."""
-    fire = environment.events.request.fire
-    for metric in (*TIMED_PHASES, UNKNOWN, "ready", "ready_seen"):
-        values = result.samples.get(metric)
-        if values:
-            fire(
-                request_type="PHASE",
-                name=metric,
-                response_time=values[0] / 1000.0,
-                response_length=0,
-                exception=None,
-                context={},
-            )
-    ok = result.outcome is Outcome.READY
-    fire(
-        request_type="JOURNEY",
-        name=result.outcome.value,
-        response_time=(result.samples.get("ready_seen") or [0.0])[0] / 1000.0,
-        response_length=0,
-        exception=None if ok else JourneyFailed(result.outcome.value),
-        context={},
-    )
-
-
-class JourneyFailed(Exception):
-    """A journey that did not reach ready (shown in Locust's failures table)."""
-
-
-def _journey_line(
-    step: int, warmup: bool, result: JourneyResult, journey: Any, node: str
-) -> bytes:
-    """One journey-log line; `journey` is None for an arrival that was dropped unstarted."""
-    return orjson.dumps(
-        {
-            "request_id": journey.request_id if journey else None,
-            "session_id": journey.session_id if journey else None,
-            "step": step,
-            "warmup": warmup,
-            "outcome": result.outcome.value,
-            "http_status": result.http_status,
-            "unobserved": result.unobserved,
-            "estimates": {k: [v.value, v.uncertainty] for k, v in result.estimates.items()},
-            "samples_us": {k: v for k, v in result.samples.items() if k != "poll"},
-            "polls": len(result.samples.get("poll", ())),
-            "node": node,  # the worker's client id ("local" in one process)
-        },
-        option=orjson.OPT_APPEND_NEWLINE,
-    )
-
-
-__all__ = ["REAP_INTERVAL", "JourneyFailed", "LoadSide", "gevent_cleaner"]
+__all__ = ["REAP_INTERVAL", "LoadSide", "gevent_cleaner"]

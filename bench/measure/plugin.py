@@ -186,7 +186,7 @@ def _ship_loop(environment: Environment) -> None:
 
 
 @events.spawning_complete.add_listener
-def _on_spawning_complete(environment: Environment, **_: Any) -> None:
+def _on_spawning_complete(**_: Any) -> None:
     # Thousands of users are thousands of long-lived objects (greenlets, clients): a
     # full garbage collection walks them all, holding the event loop for 100 ms and
     # more, and every poll due meanwhile leaves late.  Once a step's users exist,
