@@ -21,6 +21,7 @@ from hdrh.histogram import HdrHistogram
 
 from bench.core.outcomes import OUTCOMES
 from bench.core.text import short_repr
+from bench.record import censored
 from bench.record.recorder import (
     HIGHEST_US,
     LOWEST_US,
@@ -358,6 +359,11 @@ def _check_part(part: Any, where: str) -> dict[str, int]:
     _expect(histograms, (dict,), f"{where}.histograms")
     for metric, blob in histograms.items():
         _decode_blob(blob, f"{where}.histograms.{_key(metric)}")
+    # Optional (written since interval-censored recording): see bench.record.censored.
+    if "censored" in part:
+        problem = censored.check_wire(part["censored"], f"{where}.censored")
+        if problem is not None:
+            raise _Invalid(problem)
     return outcomes
 
 
@@ -766,12 +772,13 @@ def _part_wire(part: Mapping[str, Any]) -> dict[str, Any]:
         "out_of_range": nonzero(part["out_of_range"]),
         "anomalies": part["anomalies"],
         "release_errors": part["release_errors"],
+        "censored": dict(part.get("censored") or {}),
     }
 
 
 def _wire_is_empty(part: Mapping[str, Any]) -> bool:
     keys = ("histograms", "outcomes", *_COUNTER_FIELDS, *_INT_FIELDS)
-    return not any(part[k] for k in keys)
+    return not any(part[k] for k in keys) and not part.get("censored")
 
 
 __all__ = [
