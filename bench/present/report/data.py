@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -18,6 +18,8 @@ from bench.analyse.capacity import (
     failure_rate,
 )
 from bench.analyse.capacity import knee as ready_knee
+from bench.analyse.intervals import TURNBULL, IntervalEstimate
+from bench.analyse.intervals import estimate as interval_estimate
 from bench.analyse.stats import Buckets, mean, quantile, quantile_interval
 from bench.core.journey import METRICS
 from bench.core.outcomes import OUTCOMES
@@ -58,6 +60,9 @@ class StepData:
     rejections: Mapping[str, int]
     release_errors: int
     metrics: Mapping[str, MetricStats]  # measured part
+    # ready and phases from the intervals that hold each journey's truth (results that
+    # record them; see bench.analyse.intervals): how `metrics` got those entries
+    estimates: Mapping[str, IntervalEstimate] = field(default_factory=dict)
 
     @property
     def ready(self) -> int:
@@ -150,6 +155,7 @@ class RunData:
     merged: Mapping[str, MetricStats]  # measured, over all steps
     source_version: int
     workers_lost: tuple[str, ...] = ()
+    estimates: Mapping[str, IntervalEstimate] = field(default_factory=dict)  # merged
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -175,6 +181,40 @@ def metric_stats(histogram: HdrHistogram | None) -> MetricStats:
     )
 
 
+def interval_stats(counts: Any) -> tuple[MetricStats, IntervalEstimate] | None:
+    """A metric's stats from its recorded intervals (one step's, or several added).
+
+    The midpoint method keeps everything a histogram gives (the middles are
+    per-journey estimates); Turnbull's estimate has quantiles, a mean and a curve
+    but no order-statistic interval (it is not a sample), so those are left out.
+    """
+    from bench.record.recorder import new_histogram
+
+    est = interval_estimate(counts, QUANTILES)
+    if est is None:
+        return None
+    if est.method == TURNBULL:
+        stats = MetricStats(
+            count=est.count,
+            mean_us=est.mean,
+            quantiles={q: round(v) for q, v in est.quantiles.items()},
+            intervals=dict.fromkeys(QUANTILES),
+            cumulative=tuple((f, round(v)) for f, v in est.cumulative),
+        )
+        return stats, est
+    hist = new_histogram()
+    pairs = counts.items() if isinstance(counts, Mapping) else (
+        item for part in counts for item in part.items())
+    for (lo, hi), n in pairs:
+        hist.record_value(max(1, round((lo + hi) / 2)), n)
+    return metric_stats(hist), est
+
+
+def _counts(part: Mapping[str, Any], metric: str) -> dict[tuple[int, int], int]:
+    rows = (part.get("censored") or {}).get(metric, ())
+    return {(int(lo), int(hi)): int(n) for lo, hi, n in rows}
+
+
 def ordered_metrics(names: Sequence[str]) -> tuple[str, ...]:
     """Known metrics in journey order, then any newer ones alphabetically."""
     known = [m for m in METRICS if m in names]
@@ -186,21 +226,34 @@ def _plain_counts(counter: Mapping[str, Any]) -> dict[str, int]:
 
 
 def step_data(
-    results: Results, step: Mapping[str, Any], merged: dict[str, HdrHistogram] | None = None
+    results: Results,
+    step: Mapping[str, Any],
+    merged: dict[str, HdrHistogram] | None = None,
+    merged_intervals: dict[str, list[Mapping[tuple[int, int], int]]] | None = None,
 ) -> StepData:
-    """One step's numbers; its measured histograms are also added into `merged` if given."""
+    """One step's numbers; its measured histograms (and intervals) are also collected into
+    `merged` (and `merged_intervals`) if given."""
     from bench.record.recorder import new_histogram
 
     measured, warmup = step["measured"], step["warmup"]
     outcomes = {name: int(measured["outcomes"].get(name, 0)) for name in OUTCOMES}
     both = {name: outcomes[name] + int(warmup["outcomes"].get(name, 0)) for name in OUTCOMES}
     metrics = {}
-    for name in ordered_metrics(list(measured["histograms"])):
+    censored = measured.get("censored") or {}
+    for name in ordered_metrics([*measured["histograms"], *censored]):
         # Decode each blob once: the step's stats and the run's merged view share it.
         hist = results.histogram(step["index"], name)
         metrics[name] = metric_stats(hist)
         if merged is not None and hist is not None:
             merged.setdefault(name, new_histogram()).add(hist)
+    estimates = {}
+    for name in censored:
+        counts = _counts(measured, name)
+        found = interval_stats(counts)
+        if found is not None:
+            metrics[name], estimates[name] = found
+        if merged_intervals is not None:
+            merged_intervals.setdefault(name, []).append(counts)
     return StepData(
         index=int(step["index"]),
         target=int(step["target_concurrency"]),
@@ -216,6 +269,7 @@ def step_data(
         rejections=_plain_counts(measured["rejections"]),
         release_errors=int(measured["release_errors"]),
         metrics=metrics,
+        estimates=estimates,
     )
 
 
@@ -296,9 +350,17 @@ def run_data(
     """Extract everything the report shows from one loaded results file."""
     run, config = results.run, results.config
     merged_hists: dict[str, HdrHistogram] = {}
-    steps = tuple(step_data(results, step, merged_hists) for step in results.steps)
-    names = ordered_metrics(list(merged_hists))
-    merged = {name: metric_stats(merged_hists[name]) for name in names}
+    merged_intervals: dict[str, list[Mapping[tuple[int, int], int]]] = {}
+    steps = tuple(
+        step_data(results, step, merged_hists, merged_intervals) for step in results.steps
+    )
+    names = ordered_metrics([*merged_hists, *merged_intervals])
+    merged = {name: metric_stats(merged_hists.get(name)) for name in names}
+    estimates = {}
+    for name, counts in merged_intervals.items():
+        found = interval_stats(counts)
+        if found is not None:
+            merged[name], estimates[name] = found
     timeline = timeline_from_samples(results.document.get("timeline")) or timeline_from_steps(
         steps
     )
@@ -325,6 +387,7 @@ def run_data(
         timeline=timeline,
         merged=merged,
         source_version=results.source_version,
+        estimates=estimates,
     )
 
 
