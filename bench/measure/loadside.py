@@ -18,6 +18,7 @@ import orjson
 
 from bench.core.journey import TIMED_PHASES, UNKNOWN, JourneyResult
 from bench.core.outcomes import Outcome
+from bench.core.polling import Adaptive
 from bench.measure import cleanup
 from bench.measure.driver import ACCEPTED, REFUSED, Journey, JourneySettings
 from bench.measure.harness_config import API_KEY_ENV
@@ -76,6 +77,9 @@ class LoadSide:
         self.abandoned: set[str] = set()
         self._reaper: Any = None
         self._settings: JourneySettings | None = None
+        # Poll-schedule hook: learns from this process's journeys where polls are worth
+        # sending (bench.core.polling); a new run starts from the fixed interval.
+        self.planner = Adaptive(self.poll_interval)
 
     # --- set-up and steps ---------------------------------------------------------------
 
@@ -100,6 +104,7 @@ class LoadSide:
         self.api_key = api_key_for(setup["kind"])
         if setup["kind"] == REMOTE and not self.api_key:
             log.error("%s is not set on this worker: every call will be refused", API_KEY_ENV)
+        self.planner = Adaptive(self.poll_interval)
         self._settings = JourneySettings(
             poll_interval=self.poll_interval,
             ready_timeout=float(setup["ready_timeout"]),
@@ -162,6 +167,7 @@ class LoadSide:
             holder["request"] = request_id
             orphans.request(request_id)
 
+        plan = self.planner.plan(self.rng)
         journey = Journey(
             transport=LocustTransport(user.client, self.api_key),
             settings=settings,
@@ -171,6 +177,7 @@ class LoadSide:
             on_request=on_request,
             on_session=lambda sid: orphans.session(holder["request"], sid),
             on_released=lambda sid: orphans.closed(holder["request"]),
+            plan=plan,
         )
         result: JourneyResult | None = None
         try:
@@ -180,6 +187,7 @@ class LoadSide:
             # GreenletExit: the journey still gets exactly one outcome.
             if result is None:
                 result = journey.abort()
+            self.planner.learn(result, plan)
             self._journey_done(step, warmup, result, journey)
         self._pause(journey.pause_s)
 
@@ -355,6 +363,8 @@ def _journey_line(
             "unobserved": result.unobserved,
             "estimates": {k: [v.value, v.uncertainty] for k, v in result.estimates.items()},
             "samples_us": {k: v for k, v in result.samples.items() if k != "poll"},
+            # (lower, upper) us that certainly hold the truth (bench.core.censoring)
+            "intervals_us": {k: list(v) for k, v in result.intervals.items()},
             "polls": len(result.samples.get("poll", ())),
             "node": node,  # the worker's client id ("local" in one process)
         },
