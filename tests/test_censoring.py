@@ -127,7 +127,7 @@ def test_the_intervals_hold_the_truth(case):
 
 
 @given(st.floats(0, 3_000_000_000), st.floats(0, 1_000_000_000))
-def test_binning_only_widens(lower, width):
+def test_binning_only_widens_and_by_little(lower, width):
     pair = censored.bin_interval(lower, lower + width)
     if lower + width > censored.HIGHEST_US:
         assert pair is None
@@ -135,16 +135,21 @@ def test_binning_only_widens(lower, width):
     assert pair is not None
     lo, hi = pair
     assert lo <= lower and hi >= lower + width
-    # At most one bin on each side: 0.4 % of the value (1 us below 256 us).
-    assert lower - lo <= max(1, lower / 2**censored.BITS)
-    assert hi - (lower + width) <= max(1, (lower + width) / 2**censored.BITS) + 1
+    # Each end moves by less than one step: a 32nd of the width or 1/4096 of the value.
+    slack = max(width / censored.RELATIVE_TO_WIDTH,
+                (lower + width) / censored.RELATIVE_TO_VALUE, 1.0)
+    assert lower - lo <= slack and hi - (lower + width) <= slack
 
 
-def test_grid_edges():
-    assert censored.floor_edge(255.7) == 255 and censored.ceil_edge(255.2) == 256
-    assert censored.floor_edge(2_000_000) == 1_998_848  # 4096 us bins in [2^20, 2^21)
-    assert censored.ceil_edge(2_000_000) == 2_002_944
-    assert censored.floor_edge(-5) == 0
+def test_grid_steps():
+    # A 0.25 s interval near 2 s: 4096 us steps; a 10 ms one: 256 us; exact: 1 us
+    # until the value's own 1/4096 takes over.
+    assert censored.step_for(1_900_000, 2_150_000) == 4096
+    assert censored.bin_interval(1_900_000, 2_150_000) == (1_896_448, 2_150_400)
+    assert censored.step_for(2_000_000, 2_010_000) == 256
+    assert censored.step_for(30_000, 30_000) == 4
+    assert censored.step_for(100, 100) == 1
+    assert censored.bin_interval(-5, 10) == (0, 10)
 
 
 # --- recorded, shipped, written, read -------------------------------------------------

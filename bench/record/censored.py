@@ -2,15 +2,19 @@
 
 Per journey, bench.core.censoring gives for `ready` and each phase an interval
 [lower, upper] (microseconds) that certainly holds the true value.  Kept one per
-journey, a long run would keep them all; binned on a fixed grid, identical pairs
-share a count, workers' deltas merge by adding counts, and the number of distinct
-pairs stays bounded by the grid (about (range / bin) x (width / bin)) rather than
-growing with the journeys.
+journey, a long run would keep them all; binned, identical pairs share a count,
+workers' deltas merge by adding counts, and the number of distinct pairs stays
+bounded by the grid rather than growing with the journeys.
 
-The grid is HDR-like: 1 us bins up to 2^BITS us, then 2^BITS bins per power of
-two (a bin is at most 2^-BITS = 0.4 % of its value: 4 ms at 2 s, 0.25 ms at 250 ms).
-A lower bound is rounded down to its bin's lower edge and an upper bound up to its
-bin's upper edge, so the binned interval still holds the truth.
+Both ends go to a grid of step 2^k us, the largest power of two no more than
+1/RELATIVE_TO_WIDTH of the interval's width and 1/RELATIVE_TO_VALUE of its upper
+end (at least 1 us): an interval is already uncertain by its width, so a step of a
+few percent of it costs the estimates nothing (a 0.25 s interval at 2 s: 4 ms; a
+10 ms one: 0.25 ms), while the pairs an interval of a given size can fall on stay
+about RELATIVE_TO_WIDTH per step of position.  The step is a function of the
+interval alone, so equal intervals always share a key, whoever recorded them.  The
+lower end is rounded down and the upper end up: the binned interval still holds
+the truth.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# 2^BITS bins per power of two above 2^BITS us: 0.4 % resolution.
-BITS = 8
+RELATIVE_TO_WIDTH = 32  # a step is at most 1/32 of the interval's width ...
+RELATIVE_TO_VALUE = 4096  # ... and of its upper end (0.025 %)
 # The recorder's histogram range (1 h): beyond it nothing is recorded.
 HIGHEST_US = 3_600_000_000
 
@@ -29,31 +33,19 @@ HIGHEST_US = 3_600_000_000
 Pairs = Counter[tuple[int, int]]
 
 
-def _bin_width(value: int) -> int:
-    if value < 1 << BITS:
-        return 1
-    return 1 << (value.bit_length() - 1 - BITS)
-
-
-def floor_edge(value_us: float) -> int:
-    """The grid's largest edge at or below `value_us` (>= 0)."""
-    value = max(0, math.floor(value_us))
-    width = _bin_width(value)
-    return value - value % width
-
-
-def ceil_edge(value_us: float) -> int:
-    """The grid's smallest edge at or above `value_us` (>= 0)."""
-    value = max(0, math.ceil(value_us))
-    width = _bin_width(value)
-    return value if value % width == 0 else value - value % width + width
+def step_for(lower_us: float, upper_us: float) -> int:
+    """The grid step (us, a power of two) for the interval [lower_us, upper_us]."""
+    limit = max((upper_us - lower_us) / RELATIVE_TO_WIDTH, upper_us / RELATIVE_TO_VALUE, 1.0)
+    return 1 << int(math.log2(limit))
 
 
 def bin_interval(lower_us: float, upper_us: float) -> tuple[int, int] | None:
     """The grid's interval holding [lower_us, upper_us]; None past the recorder's range."""
-    if upper_us > HIGHEST_US or not lower_us <= upper_us:
+    if not 0 <= upper_us <= HIGHEST_US or not lower_us <= upper_us:
         return None
-    return floor_edge(lower_us), ceil_edge(upper_us)
+    lower_us = max(0.0, lower_us)
+    step = step_for(lower_us, upper_us)
+    return math.floor(lower_us / step) * step, math.ceil(upper_us / step) * step
 
 
 def to_wire(pairs: Mapping[str, Pairs]) -> dict[str, list[list[int]]]:
@@ -94,12 +86,12 @@ def check_wire(value: Any, where: str) -> str | None:
 
 
 __all__ = [
-    "BITS",
+    "RELATIVE_TO_VALUE",
+    "RELATIVE_TO_WIDTH",
     "Pairs",
     "bin_interval",
-    "ceil_edge",
     "check_wire",
-    "floor_edge",
     "merge_wire",
+    "step_for",
     "to_wire",
 ]
