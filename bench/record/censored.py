@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 RELATIVE_TO_WIDTH = 32  # a step is at most 1/32 of the interval's width ...
@@ -48,41 +48,57 @@ def bin_interval(lower_us: float, upper_us: float) -> tuple[int, int] | None:
     return math.floor(lower_us / step) * step, math.ceil(upper_us / step) * step
 
 
-def to_wire(pairs: Mapping[str, Pairs]) -> dict[str, list[list[int]]]:
-    """{metric: [[lower, upper, count], ...]}, sorted, for JSON and messages."""
+def to_wire(pairs: Mapping[str, Pairs]) -> dict[str, str]:
+    """{metric: "lower:upper:count lower:upper:count ..."}, sorted, for JSON and messages.
+
+    One string per metric rather than a list of triples: an indented results file
+    spends some 90 bytes on each triple and under 20 on each "lower:upper:count".
+    """
     return {
-        metric: [[lo, hi, n] for (lo, hi), n in sorted(counts.items())]
+        metric: " ".join(f"{lo}:{hi}:{n}" for (lo, hi), n in sorted(counts.items()))
         for metric, counts in sorted(pairs.items())
         if counts
     }
 
 
-def merge_wire(into: dict[str, Pairs], wire: Mapping[str, Iterable[Any]]) -> None:
+def rows(text: str) -> Iterator[tuple[int, int, int]]:
+    """(lower, upper, count) from one metric's wire string (raises ValueError if malformed)."""
+    for item in text.split():
+        lo, hi, n = item.split(":")
+        yield int(lo), int(hi), int(n)
+
+
+def merge_wire(into: dict[str, Pairs], wire: Mapping[str, str]) -> None:
     """Add a wire form's counts into `into` (what the master does with workers' deltas)."""
-    for metric, rows in wire.items():
+    for metric, text in wire.items():
         counts = into.setdefault(metric, Counter())
-        for lo, hi, n in rows:
-            counts[(int(lo), int(hi))] += int(n)
+        for lo, hi, n in rows(text):
+            counts[(lo, hi)] += n
 
 
 def check_wire(value: Any, where: str) -> str | None:
     """What is wrong with a wire form (a results file's `censored`), or None if nothing."""
     if not isinstance(value, dict):
         return f"{where}: expected an object"
-    for metric, rows in value.items():
-        if not isinstance(rows, list):
-            return f"{where}.{metric}: expected a list"
-        for i, row in enumerate(rows):
-            if (
-                not isinstance(row, list)
-                or len(row) != 3
-                or not all(isinstance(x, int) and not isinstance(x, bool) for x in row)
-            ):
-                return f"{where}.{metric}[{i}]: expected [lower, upper, count] integers"
-            lo, hi, n = row
-            if not 0 <= lo <= hi <= HIGHEST_US or n < 1:
-                return f"{where}.{metric}[{i}]: expected 0 <= lower <= upper <= 1 h, count >= 1"
+    for metric, text in value.items():
+        if not isinstance(text, str):
+            return f"{where}.{metric}: expected a string of lower:upper:count"
+        for i, item in enumerate(text.split()):
+            parts = item.split(":")
+            if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
+                return f"{where}.{metric} item {i}: expected lower:upper:count integers"
+            lo, hi, n = (int(p) for p in parts)
+            if not lo <= hi <= HIGHEST_US or n < 1:
+                return f"{where}.{metric} item {i}: expected lower <= upper <= 1 h, count >= 1"
     return None
+
+
+def read_wire(text: str) -> dict[tuple[int, int], int]:
+    """One metric's counts from its (checked) wire string."""
+    counts: dict[tuple[int, int], int] = {}
+    for lo, hi, n in rows(text):
+        counts[(lo, hi)] = counts.get((lo, hi), 0) + n
+    return counts
 
 
 __all__ = [
@@ -92,6 +108,8 @@ __all__ = [
     "bin_interval",
     "check_wire",
     "merge_wire",
+    "read_wire",
+    "rows",
     "step_for",
     "to_wire",
 ]

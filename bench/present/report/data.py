@@ -211,8 +211,9 @@ def interval_stats(counts: Any) -> tuple[MetricStats, IntervalEstimate] | None:
 
 
 def _counts(part: Mapping[str, Any], metric: str) -> dict[tuple[int, int], int]:
-    rows = (part.get("censored") or {}).get(metric, ())
-    return {(int(lo), int(hi)): int(n) for lo, hi, n in rows}
+    from bench.record.censored import read_wire
+
+    return read_wire((part.get("censored") or {}).get(metric, ""))
 
 
 def ordered_metrics(names: Sequence[str]) -> tuple[str, ...]:
