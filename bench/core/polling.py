@@ -233,15 +233,12 @@ class AdaptivePlan:
         phase = label(last)
         if phase not in TIMED_PHASES:
             return last.call.sent + self.planner.interval
-        # When the current phase began: after the last answer of another phase (the
-        # create's answer is `queued`).
-        start = len(observations) - 1
-        while start > 0 and label(observations[start - 1]) == phase:
-            start -= 1
-        if phase == "queued" or start == 0:
-            begun = create.sent
-        else:
-            begun = observations[start - 1].call.sent
+        # When the current phase began: after the answer before its first (the create's
+        # answer is `queued`).  Only needed on that first answer (the plan keeps the
+        # phase's grid after that), so each poll costs O(1) however long the journey.
+        begun = create.sent
+        if phase not in self.starts and phase != "queued" and len(observations) > 1:
+            begun = observations[-2].call.sent
         return self._next(phase, begun, last.call.sent)
 
     def _next(self, phase: str, begun: float, after: float) -> float:

@@ -187,8 +187,8 @@ class LoadSide:
             # GreenletExit: the journey still gets exactly one outcome.
             if result is None:
                 result = journey.abort()
-            self.planner.learn(result, plan)
             self._journey_done(step, warmup, result, journey)
+            self.planner.learn(result, plan)  # after the accounting, which must not miss
         self._pause(journey.pause_s)
 
     def _pause(self, seconds: float) -> None:

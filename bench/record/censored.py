@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from bench.core.text import short_repr
+
 RELATIVE_TO_WIDTH = 32  # a step is at most 1/32 of the interval's width ...
 RELATIVE_TO_VALUE = 4096  # ... and of its upper end (0.025 %)
 # The recorder's histogram range (1 h): beyond it nothing is recorded.
@@ -80,7 +82,8 @@ def check_wire(value: Any, where: str) -> str | None:
     """What is wrong with a wire form (a results file's `censored`), or None if nothing."""
     if not isinstance(value, dict):
         return f"{where}: expected an object"
-    for metric, text in value.items():
+    for name, text in value.items():
+        metric = name if name.isidentifier() and len(name) <= 40 else short_repr(name, 40)
         if not isinstance(text, str):
             return f"{where}.{metric}: expected a string of lower:upper:count"
         for i, item in enumerate(text.split()):
