@@ -15,7 +15,7 @@ from virtual_runs import run
 from bench.analyse.intervals import estimate
 from bench.core.journey import TIMED_PHASES, Call, JourneyResult, Observation
 from bench.core.outcomes import Outcome
-from bench.core.polling import Adaptive, AdaptivePlan, FixedPlan
+from bench.core.polling import Adaptive, AdaptivePlan, FixedPlan, Seen
 from bench.record.censored import bin_interval
 from bench.simulator.truth import true_durations
 
@@ -136,3 +136,20 @@ def test_ready_within_half_an_interval_and_queued_within_a_quarter(default_runs,
         truth = [true_durations(f.truth).get(metric, 0.0) for f in ready]
         for q in (0.5, 0.9, 0.99):
             assert abs(est.quantiles[q] / 1e6 - percentile(truth, q)) <= bound, (metric, q)
+
+
+def test_the_budget_model_sums_the_per_journey_model():
+    """polls() (sorted prefix sums, for the bisection) is the mean of _model over the window."""
+    planner = Adaptive(POLL)
+    rng = random.Random(1)
+    for _ in range(200):
+        lengths = (rng.uniform(0.01, 0.04), rng.uniform(1.0, 2.5), rng.uniform(0.3, 0.7))
+        planner.seen.append(Seen(tuple(x * 0.8 for x in lengths), lengths, sum(lengths), 9,
+                                 0.2 if rng.random() < 0.5 else None))
+    for gap in (0.03, 0.1, 0.2, 0.25):
+        direct = sum(planner._model(s, gap) for s in planner.seen) / len(planner.seen)
+        assert planner.polls(gap) == pytest.approx(direct, rel=1e-12)
+    # The gap found keeps the corrected model within the budget, as densely as it can.
+    gap = planner.gap()
+    assert gap is not None
+    assert planner.polls(gap, planner.missed()) <= planner.budget() + 1e-6
