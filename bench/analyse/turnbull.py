@@ -40,7 +40,7 @@ import numpy as np
 
 # Stop when no distribution can beat the estimate's log-likelihood by more than this
 # much per observation (a certificate, see the module's docstring).
-TOLERANCE = 1e-6
+TOLERANCE = 1e-5
 MAX_ITERATIONS = 20_000
 # q*W in floating point can land a hair above the mass it means (see stats._RANK_EPSILON).
 _RANK_EPSILON = 1e-9
