@@ -153,3 +153,18 @@ def test_the_budget_model_sums_the_per_journey_model():
     gap = planner.gap()
     assert gap is not None
     assert planner.polls(gap, planner.missed()) <= planner.budget() + 1e-6
+
+
+def test_the_budget_is_what_the_fixed_schedule_really_sent():
+    # At a fine interval round trips stretch the fixed schedule's gaps: it sends fewer
+    # polls than one per interval, and the adaptive plan must not spend more than that.
+    planner = Adaptive(POLL, warmup=3)
+    lengths = {"queued": 0.02, "provisioning": 1.5, "configuring": 0.48, "ready": 2.0}
+    for _ in range(5):
+        planner.learn(_ready(lengths, polls=8))  # one per interval would be 2.0 / 0.25 + 1 = 9
+    assert planner.budget() == pytest.approx(9 * 8 / 9)
+    # Sending more than one per interval does not raise it.
+    planner = Adaptive(POLL, warmup=3)
+    for _ in range(5):
+        planner.learn(_ready(lengths, polls=12))
+    assert planner.budget() == pytest.approx(9)

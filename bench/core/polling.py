@@ -105,6 +105,8 @@ class Adaptive:
     seen: deque[Seen] = field(default_factory=deque)
     _dead: tuple[float, ...] | None = None
     _lengths: list[tuple[list[float], list[float]]] | None = None
+    _fixed_polls: float = 0.0  # polls sent by journeys on the fixed schedule, all run long
+    _fixed_formula: float = 0.0  # ... and one per interval to their ready, plus one
     _gap: float | None = None
     _fresh: bool = False  # whether _gap reflects the journeys learned
     _since: int = 0  # journeys learned since the gap was computed
@@ -124,15 +126,20 @@ class Adaptive:
             return
         if len(self.seen) == self.window:
             self.seen.popleft()
-        self.seen.append(
-            Seen(
-                lows=tuple(bounds[p][0] / _US for p in TIMED_PHASES),
-                middles=tuple((bounds[p][0] + bounds[p][1]) / 2 / _US for p in TIMED_PHASES),
-                ready=(bounds["ready"][0] + bounds["ready"][1]) / 2 / _US,
-                polls=len(result.samples.get("poll", ())),
-                gap=plan.gap if isinstance(plan, AdaptivePlan) else None,
-            )
+        seen = Seen(
+            lows=tuple(bounds[p][0] / _US for p in TIMED_PHASES),
+            middles=tuple((bounds[p][0] + bounds[p][1]) / 2 / _US for p in TIMED_PHASES),
+            ready=(bounds["ready"][0] + bounds["ready"][1]) / 2 / _US,
+            polls=len(result.samples.get("poll", ())),
+            gap=plan.gap if isinstance(plan, AdaptivePlan) else None,
         )
+        self.seen.append(seen)
+        if seen.gap is None:
+            # What the fixed schedule really sent, against one poll per interval: at a
+            # fine interval round trips and wake-ups stretch its gaps, and the budget
+            # is what it sends, not what it would send on time.
+            self._fixed_polls += seen.polls
+            self._fixed_formula += seen.ready / self.interval + 1.0
         self._since += 1
         if self._since >= self.refresh or len(self.seen) <= self.warmup:
             self._dead = None
@@ -199,8 +206,13 @@ class Adaptive:
 
     def budget(self) -> float:
         """Mean polls per recent journey at the fixed interval: the first jittered over
-        one interval, then one per interval, and the one that sees ready."""
-        return sum(seen.ready for seen in self.seen) / len(self.seen) / self.interval + 1.0
+        one interval, then one per interval, and the one that sees ready; scaled by what
+        the journeys on the fixed schedule (the first `warmup`, at least) really sent
+        against that, when they sent fewer."""
+        on_time = sum(seen.ready for seen in self.seen) / len(self.seen) / self.interval + 1.0
+        if self._fixed_formula > 0:
+            return on_time * min(1.0, self._fixed_polls / self._fixed_formula)
+        return on_time
 
     def gap(self) -> float | None:
         """The dense gap that keeps recent journeys within the fixed schedule's polls.
