@@ -2,8 +2,10 @@
 
 The file is synthetic but shaped like a real run: a 1..128 ladder of 12
 steps, ready times drawn lognormal around the measured ~1.6 s with queueing that
-grows with load, every metric recorded, failures rising with concurrency, and a
-timeline sampled each second.  Usage:
+grows with load, every metric recorded, each ready journey's intervals as polls
+every 0.25 s would bracket them (so the report estimates queued by Turnbull's
+NPMLE, as on a real run), failures rising with concurrency, and a timeline
+sampled each second.  Usage:
 
     .venv/bin/python benchmarks/report_speed.py [--repeat N] [--keep DIR]
 
@@ -32,6 +34,28 @@ from bench.record.results import StepInfo, build_document, write_results
 LADDER = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 STEP_S = 60.0
 SETTLE_S = 5.0
+
+
+def _intervals(
+    rng: random.Random, changes: tuple[float, float, float]
+) -> dict[str, tuple[float, float]]:
+    """What polls every 0.25 s from a random phase make of the three changes (us):
+    each bracketed by the grid points around it (the create before the first poll)."""
+    first = rng.uniform(0, 0.25e6)
+
+    def bracket(t: float) -> tuple[float, float]:
+        if t < first:
+            return 0.0, first
+        k = int((t - first) // 0.25e6)
+        return first + k * 0.25e6, first + (k + 1) * 0.25e6
+
+    (q_lo, q_hi), (p_lo, p_hi), (r_lo, r_hi) = (bracket(t) for t in changes)
+    return {
+        "queued": (q_lo, q_hi),
+        "provisioning": (max(0.0, p_lo - q_hi), p_hi - q_lo),
+        "configuring": (max(0.0, r_lo - p_hi), r_hi - p_lo),
+        "ready": (r_lo, r_hi),
+    }
 
 
 def synthetic_document(seed: int = 4) -> dict:
@@ -65,6 +89,7 @@ def synthetic_document(seed: int = 4) -> dict:
                     "poll": [rng.lognormvariate(10.8, 0.4) for _ in range(int(ready / 0.25e6))],
                     "release": [rng.lognormvariate(11.0, 0.3)],
                 })
+                result.intervals = _intervals(rng, (queued, queued + prov, ready))
             recorder.journey_finished(index, warmup, result)
         for second in range(int(STEP_S)):
             rate = journeys / STEP_S

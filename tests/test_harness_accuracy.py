@@ -1,4 +1,29 @@
-"""The harness measures what really happened: a real Locust run vs the simulator's ground truth."""
+"""The harness measures what really happened: a real Locust run vs the simulator's ground truth.
+
+Bounds are fixed by the requirement, never by what the harness states of itself:
+
+- every journey: each estimate (ready and each phase) lies within the uncertainty the
+  harness states for it, and each recorded interval holds the true value;
+- `ready` p50 / p90 / p99 as the report shows them are within half a poll interval
+  + 10 ms of the same percentiles of the true ready times, over the same journeys;
+- at the fine interval, the phases' percentiles too.
+
+At the default 0.25 s interval the accuracy profile's journeys (~0.2 s, ten times
+faster than the calibrated profile) are polled about twice each, so no phase is
+resolved there and only `ready` is asserted; how close every phase comes at the
+default interval on the calibrated profile is measured by
+benchmarks/harness_accuracy.py (README, "Measured figures").
+
+Why ~60 journeys suffice for a p99 here: the percentile check does not lean on
+sampling.  Sorting is 1-Lipschitz in the largest difference: if every journey's
+estimate is within e of its truth, the k-th smallest estimate is within e of the
+k-th smallest truth, for every k.  Each ready estimate is within half the gap
+between two polls plus half a round trip (the per-journey check), so with polls on
+time (gaps of one interval) every percentile is within half an interval + 10 ms,
+whatever the sample size; the check fails when polls run late (a starved client),
+which is what it is for.  The sample only has to make the p99 a different journey
+from the maximum's neighbours, which ~60 journeys do (nearest rank 60 of 61).
+"""
 
 from __future__ import annotations
 
@@ -13,19 +38,16 @@ import orjson
 import pytest
 from locust_runs import processes_port
 
-from bench.analyse.stats import quantile
+from bench.present.report.data import run_data
 from bench.record.results import load_results
 from bench.simulator.process import SimulatorProcess
 from bench.simulator.truth import true_durations
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-key-accuracy"
-# A phase duration has two estimated ends, each within half a poll gap, so its
-# worst-case error is one interval (plus call-latency asymmetry).  At 10 ms that
-# stays inside the issue's bound of half an interval + 10 ms (15 ms) for every
-# journey, so the percentile check below cannot pass or fail by luck.
-POLL = 0.01
-TOLERANCE_S = POLL / 2 + 0.010
+DEFAULT_POLL = 0.25  # the --poll-interval default (bench/measure/option_table.py)
+FINE_POLL = 0.01
+PHASES = ("queued", "provisioning", "configuring")
 # The stated uncertainty already covers where inside a call the server answered;
 # this only absorbs clock reads and float rounding across two processes.
 LATENCY_ALLOWANCE_S = 0.001
@@ -36,8 +58,18 @@ PROFILE = ROOT / "tests" / "fixtures" / "profiles" / "accuracy.toml"
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
+def test_default_poll_is_the_option_default():
+    import argparse
+
+    from bench.measure.option_table import add_options
+
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    assert float(parser.parse_args([]).poll_interval) == DEFAULT_POLL
+
+
 def run_locust(
-    host: str, results_dir: Path, *extra: str, timeout: float = 180
+    host: str, results_dir: Path, poll: float, *extra: str, timeout: float = 180
 ) -> subprocess.CompletedProcess:
     args = [
         sys.executable, "-m", "locust",
@@ -47,7 +79,7 @@ def run_locust(
         "--ladder", "1,2,4",
         "--step-time", "4",
         "--settle", "0.5",
-        "--poll-interval", str(POLL),
+        "--poll-interval", str(poll),
         "--ready-timeout", "10",
         "--results-dir", str(results_dir),
         "--journey-log",
@@ -65,23 +97,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-@pytest.fixture(params=["single", "distributed"])
+# The default interval in one process and with --processes 2 (shipping and merging the
+# intervals between processes); the fine one in one process: four processes polling
+# every 10 ms on a shared 2-core machine mostly measure who else is running there.
+@pytest.fixture(
+    params=[
+        (DEFAULT_POLL, "single"),
+        (DEFAULT_POLL, "distributed"),
+        (FINE_POLL, "single"),
+    ],
+    ids=lambda p: f"{p[0]:g}s-{p[1]}",
+)
 def measured_run(request, tmp_path):
-    extra = ("--processes", "2") if request.param == "distributed" else ()
+    poll, mode = request.param
+    extra = ("--processes", "2") if mode == "distributed" else ()
     with SimulatorProcess(str(PROFILE), seed=11, truth=True, api_key=KEY) as sim:
-        proc = run_locust(sim.url, tmp_path / "run", *extra)
+        proc = run_locust(sim.url, tmp_path / "run", poll, *extra)
         truth = sim.truth()
         counters = sim.counters()
-    return request.param, proc, tmp_path / "run", truth, counters
+    return poll, mode, proc, tmp_path / "run", truth, counters
 
 
 def test_outcomes_and_phases_match_ground_truth(measured_run):
-    mode, proc, run_dir, truth, counters = measured_run
+    poll, mode, proc, run_dir, truth, counters = measured_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = load_results(run_dir / "results.json")
     doc = results.document
     assert doc["totals"]["invariant_ok"], doc["totals"]
     assert doc["run"]["workers"] == (2 if mode == "distributed" else 1)
+    assert doc["config"]["poll_interval_s"] == poll
 
     tag = f"bench-run-{doc['run']['id']}"
     ours = [r for r in truth["requests"] if tag in r["tags"]]
@@ -100,46 +144,45 @@ def test_outcomes_and_phases_match_ground_truth(measured_run):
     assert counters["live_sessions"] == 0
     assert doc["cleanup"]["left_alive"] == 0
 
-    # Per metric, the harness's p50/p90/p99 (from its HDR histograms) are within half a
-    # poll interval + 10 ms of the truth over the same journeys.
     lines = (run_dir / "journeys.jsonl").read_bytes().splitlines()
     journeys = [orjson.loads(line) for line in lines]
     by_id = {r["request_id"]: r for r in ours}
     ready = [j for j in journeys if j["outcome"] == "ready" and not j["warmup"]]
     assert len(ready) >= 50, f"only {len(ready)} measured ready journeys"
-    for metric in ("ready", "queued", "provisioning", "configuring"):
-        truth_values = []
-        stated = 0.0  # the widest uncertainty the harness stated for this metric
-        checked = 0
-        for j in ready:
-            if metric in j["samples_us"]:
-                true = true_durations(by_id[j["request_id"]])[metric]
-                truth_values.append(true)
-                # `ready` is measured from the POST's send to the ready instant, whose
-                # uncertainty is ready_at's; the phases carry their own.
-                key = "ready_at" if metric == "ready" else metric
-                if key in j["estimates"]:
-                    value = j["samples_us"][metric][0] / 1e6
-                    uncertainty = j["estimates"][key][1]
-                    if metric == "ready":
-                        # The truth starts when the server took the create, the harness's
-                        # `ready` when the POST was sent: up to the create's latency before.
-                        uncertainty += j["samples_us"]["create"][0] / 1e6
-                    stated = max(stated, uncertainty)
-                    checked += 1
-                    # Each journey's estimate lies within the uncertainty it states.
-                    assert abs(value - true) <= uncertainty + LATENCY_ALLOWANCE_S, (metric, j)
-        assert len(truth_values) >= 30 and checked >= 30, (metric, checked)
-        hist = results.merged(metric)
-        assert hist.get_total_count() == len(truth_values), metric
-        # Half a poll interval + 10 ms, the issue's bound, for p50 and p90.  The p99 of
-        # ~100 journeys is their largest or so, i.e. one journey: on a starved 2-core box
-        # a poll's answer can be read late (seen as a longer round trip), the harness then
-        # states a wider uncertainty for it, and the p99 may be off by no more than the
-        # widest one stated.  That widening stays bounded, so this check can still fail.
-        assert stated <= 0.1, (metric, stated)
+
+    # Per journey: each estimate within the uncertainty the harness states for it, and
+    # each recorded interval holding the true value.
+    for j in ready:
+        true = true_durations(by_id[j["request_id"]])
+        for metric in ("ready", *PHASES):
+            value = true.get(metric, 0.0)
+            lower, upper = j["intervals_us"][metric]
+            assert lower / 1e6 - LATENCY_ALLOWANCE_S <= value <= upper / 1e6 + \
+                LATENCY_ALLOWANCE_S, (metric, value, j)
+            key = "ready_at" if metric == "ready" else metric
+            if metric not in j["samples_us"] or key not in j["estimates"]:
+                continue  # a phase no poll saw: no midpoint estimate, only its interval
+            uncertainty = j["estimates"][key][1]
+            if metric == "ready":
+                # The truth starts when the server took the create, the harness's `ready`
+                # when the POST was sent: up to the create's latency before.
+                uncertainty += j["samples_us"]["create"][0] / 1e6
+            estimate = j["samples_us"][metric][0] / 1e6
+            assert abs(estimate - value) <= uncertainty + LATENCY_ALLOWANCE_S, (metric, j)
+
+    # The percentiles the report shows, against the truth's over the same journeys,
+    # within half an interval + 10 ms: `ready` always, the phases at the fine interval.
+    data = run_data(results)
+    bound = poll / 2 + 0.010
+    for metric in ("ready", *(PHASES if poll == FINE_POLL else ())):
+        truth_values = [true_durations(by_id[j["request_id"]]).get(metric, 0.0) for j in ready]
+        estimate = data.estimates[metric]
+        assert estimate.count == len(ready), metric  # every journey, the missed ones included
         for q in (50, 90, 99):
-            measured = quantile(hist, q / 100) / 1e6
+            measured = data.merged[metric].quantiles[q / 100] / 1e6
             expected = percentile(truth_values, q)
-            tolerance = TOLERANCE_S if q < 99 else max(TOLERANCE_S, stated + LATENCY_ALLOWANCE_S)
-            assert abs(measured - expected) <= tolerance, (mode, metric, q, measured, expected)
+            assert abs(measured - expected) <= bound, (poll, mode, metric, q, measured, expected)
+            # And the certain range holds the truth's percentile.
+            lower, upper = estimate.certain[q / 100]
+            assert lower / 1e6 - LATENCY_ALLOWANCE_S <= expected <= upper / 1e6 + \
+                LATENCY_ALLOWANCE_S, (metric, q)

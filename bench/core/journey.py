@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench.core.censoring import journey_intervals
 from bench.core.outcomes import Outcome
 
 # Phases in the order the API walks them; `ready` is the end of the walk.
@@ -101,6 +102,9 @@ class JourneyResult:
     # phases the journey passed through without any poll seeing them
     unobserved: list[str] = field(default_factory=list)
     estimates: dict[str, Estimate] = field(default_factory=dict)
+    # metric -> (lower, upper) microseconds that certainly hold the truth (ready journeys;
+    # bench.core.censoring): what interval-censored estimates are built from
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     http_status: int | None = None
     # polls whose phase went backwards (tolerated, but counted)
     anomalies: int = 0
@@ -162,34 +166,8 @@ def phase_estimates(
     only move forwards); elsewhere their span is time in ``unknown``, never charged to
     a phase, and a phase passed inside it is not called unobserved (it may hide there).
     """
-    labels: list[str] = ["queued"]
-    calls: list[Call] = [create]
-    regressions = 0
-    highest = 0
-    for obs in observations:
-        name = label(obs)
-        if name is None:
-            break
-        if name != UNKNOWN:
-            index = PHASE_ORDER[name]
-            if index < highest:
-                regressions += 1
-                index = highest
-            highest = index
-            name = PHASES[index]
-        labels.append(name)
-        calls.append(obs.call)
-        if name == "ready":
-            break
-    _fill_sandwiched_unknowns(labels)
-
-    # Runs of equal labels: (label, first index, last index).
-    runs: list[tuple[str, int, int]] = []
-    for i, name in enumerate(labels):
-        if runs and runs[-1][0] == name:
-            runs[-1] = (name, runs[-1][1], i)
-        else:
-            runs.append((name, i, i))
+    labels, calls, regressions = _walk(create, observations)
+    runs = _runs(labels)
 
     estimates: dict[str, Estimate] = {}
     start = Estimate(create.instant, create.latency / 2.0)
@@ -214,6 +192,59 @@ def phase_estimates(
     if labels[-1] == "ready":
         estimates["ready_at"] = _boundary(calls[-2], calls[-1])
     return estimates, unobserved, regressions
+
+
+def _walk(
+    create: Call, observations: Sequence[Observation]
+) -> tuple[list[str], list[Call], int]:
+    """The labels of the create's answer and each poll up to the first ready, kept monotone.
+
+    Returns ``(labels, calls, regressions)``: one label per call, the create first.
+    """
+    labels: list[str] = ["queued"]
+    calls: list[Call] = [create]
+    regressions = 0
+    highest = 0
+    for obs in observations:
+        name = label(obs)
+        if name is None:
+            break
+        if name != UNKNOWN:
+            index = PHASE_ORDER[name]
+            if index < highest:
+                regressions += 1
+                index = highest
+            highest = index
+            name = PHASES[index]
+        labels.append(name)
+        calls.append(obs.call)
+        if name == "ready":
+            break
+    _fill_sandwiched_unknowns(labels)
+    return labels, calls, regressions
+
+
+def _runs(labels: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Runs of equal labels: (label, first index, last index)."""
+    runs: list[tuple[str, int, int]] = []
+    for i, name in enumerate(labels):
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1], i)
+        else:
+            runs.append((name, i, i))
+    return runs
+
+
+def duration_intervals(
+    create: Call, observations: Sequence[Observation]
+) -> dict[str, tuple[float, float]]:
+    """Per phase and `ready`, the interval (microseconds) that certainly holds the truth.
+
+    See bench.core.censoring; empty unless the walk reached ready.
+    """
+    labels, calls, _ = _walk(create, observations)
+    runs = [(name, calls[first], calls[last]) for name, first, last in _runs(labels)]
+    return journey_intervals(create, runs, PHASE_ORDER, TIMED_PHASES)
 
 
 def _fill_sandwiched_unknowns(labels: list[str]) -> None:
@@ -300,6 +331,7 @@ def summarise(
         est = estimates.get(name)
         if est is not None:
             samples[name] = [max(est.value, 0.0) * _US]
+    result.intervals = duration_intervals(create, observations)
     ready_at = estimates.get("ready_at")
     if ready_at is not None:
         samples["ready"] = [(ready_at.value - create.sent) * _US]

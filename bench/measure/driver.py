@@ -19,6 +19,7 @@ import orjson
 
 from bench.core.journey import Call, JourneyResult, Observation, summarise
 from bench.core.outcomes import Outcome
+from bench.core.polling import PollPlan
 from bench.measure.api import (
     CREATE_PATH,
     FATAL_CREATE,
@@ -94,6 +95,9 @@ class Journey:
     on_released: Callable[[str], None] = lambda session_id: None
     wall: Callable[[], float] = time.time  # for a Retry-After given as an HTTP-date
     connect_check: ConnectCheck | None = None  # after ready, before the hold and release
+    # Poll-schedule hook (bench.core.polling): where this journey's polls go; None keeps
+    # the fixed interval (jittered first poll, then one interval from each send).
+    plan: PollPlan | None = None
 
     create_call: Call | None = None
     request_id: str | None = None
@@ -199,7 +203,11 @@ class Journey:
         assert request_id is not None
         deadline = create.sent + settings.ready_timeout
         # Jitter the first poll over one interval so users do not poll in lockstep.
-        next_send = create.received + self.rng.uniform(0.0, settings.poll_interval)
+        next_send = (
+            self.plan.first(create)  # poll-schedule hook
+            if self.plan is not None
+            else create.received + self.rng.uniform(0.0, settings.poll_interval)
+        )
         errors = 0
         ready_without_session = False
         while True:
@@ -235,6 +243,8 @@ class Journey:
                 self.observations.append(
                     Observation(call, answer.status, answer.phase, session=has_session)
                 )
+                if self.plan is not None:  # poll-schedule hook: the plan sees this answer
+                    next_send = max(self.plan.next(create, self.observations), call.received)
                 if answer.status == "ready":
                     if not has_session:
                         # The spec: `session` is absent until the session row exists.

@@ -54,6 +54,8 @@ def journey_line(
             "unobserved": result.unobserved,
             "estimates": {k: [v.value, v.uncertainty] for k, v in result.estimates.items()},
             "samples_us": {k: v for k, v in result.samples.items() if k != "poll"},
+            # (lower, upper) us that certainly hold the truth (bench.core.censoring)
+            "intervals_us": {k: list(v) for k, v in result.intervals.items()},
             "polls": len(result.samples.get("poll", ())),
             "node": node,  # the worker's client id ("local" in one process)
         },

@@ -19,6 +19,7 @@ import gevent.queue
 
 from bench.core.journey import JourneyResult
 from bench.core.outcomes import Outcome
+from bench.core.polling import Adaptive
 from bench.measure import cleanup
 from bench.measure.dispatcher import Dispatcher
 from bench.measure.driver import ACCEPTED, REFUSED, Journey, JourneySettings
@@ -84,6 +85,9 @@ class LoadSide:
         self.abandoned: set[str] = set()
         self._reaper: Any = None
         self._settings: JourneySettings | None = None
+        # Poll-schedule hook: learns from this process's journeys where polls are worth
+        # sending (bench.core.polling); a new run starts from the fixed interval.
+        self.planner = Adaptive(self.poll_interval)
 
     # --- set-up and steps ---------------------------------------------------------------
 
@@ -109,6 +113,7 @@ class LoadSide:
         self.api_key = api_key_for(setup["kind"])
         if setup["kind"] == REMOTE and not self.api_key:
             log.error("%s is not set on this worker: every call will be refused", API_KEY_ENV)
+        self.planner = Adaptive(self.poll_interval)
         self._settings = JourneySettings(
             poll_interval=self.poll_interval,
             ready_timeout=float(setup["ready_timeout"]),
@@ -203,6 +208,7 @@ class LoadSide:
             holder["request"] = request_id
             orphans.request(request_id)
 
+        plan = self.planner.plan(self.rng)
         journey = Journey(
             transport=LocustTransport(user.client, self.api_key),
             settings=settings,
@@ -213,6 +219,7 @@ class LoadSide:
             on_session=lambda sid: orphans.session(holder["request"], sid),
             on_released=lambda sid: orphans.closed(holder["request"]),
             connect_check=self._connect_check(),
+            plan=plan,
         )
         lag = None if scheduled is None else max(0.0, time.monotonic() - scheduled)
         result: JourneyResult | None = None
@@ -226,6 +233,7 @@ class LoadSide:
             if lag is not None:
                 result.samples["start_lag"] = [lag * 1e6]
             self._journey_done(step, warmup, result, journey)
+            self.planner.learn(result, plan)  # after the accounting, which must not miss
         if self.dispatcher is None:
             # Closed model only: an open model's arrivals keep their own schedule.
             self._pause(journey.pause_s)

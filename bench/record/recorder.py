@@ -11,6 +11,7 @@ from hdrh.histogram import HdrHistogram
 
 from bench.core.journey import METRICS, JourneyResult
 from bench.core.outcomes import Outcome
+from bench.record import censored
 
 # 1 us to 1 h at 3 significant digits: within 0.1 % anywhere in range.
 LOWEST_US = 1
@@ -45,6 +46,9 @@ class Part:
     cdp_errors: Counter[str] = field(default_factory=Counter)  # "stage: kind" -> count
     anomalies: int = 0
     release_errors: int = 0
+    # metric -> binned (lower, upper) us pairs that hold each ready journey's true value
+    # (bench.record.censored): what interval-censored estimates are made from
+    censored: dict[str, censored.Pairs] = field(default_factory=dict)
 
     def record(self, metric: str, value_us: float) -> None:
         value = round(value_us)
@@ -72,9 +76,13 @@ class Part:
         for metric, values in result.samples.items():
             for value in values:
                 self.record(metric, value)
+        for metric, (lower, upper) in result.intervals.items():
+            pair = censored.bin_interval(lower, upper)
+            if pair is not None:
+                self.censored.setdefault(metric, Counter())[pair] += 1
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "histograms": {m: encode_histogram(h) for m, h in self.histograms.items()},
             "journeys": self.journeys,
             "outcomes": dict(self.outcomes),
@@ -85,6 +93,10 @@ class Part:
             "anomalies": self.anomalies,
             "release_errors": self.release_errors,
         }
+        # Only when there is some, so a part without ready journeys reads as before.
+        if any(self.censored.values()):
+            wire["censored"] = censored.to_wire(self.censored)
+        return wire
 
     def merge_wire(self, wire: Mapping[str, Any]) -> None:
         for metric, encoded in wire.get("histograms", {}).items():
@@ -101,6 +113,7 @@ class Part:
         self.cdp_errors.update(wire.get("cdp_errors", {}))
         self.anomalies += int(wire.get("anomalies", 0))
         self.release_errors += int(wire.get("release_errors", 0))
+        censored.merge_wire(self.censored, wire.get("censored", {}))
 
     def is_empty(self) -> bool:
         return not (self.journeys or self.histograms or self.outcomes)

@@ -21,6 +21,7 @@ from hdrh.histogram import HdrHistogram
 
 from bench.core.outcomes import OUTCOMES
 from bench.core.text import short_repr
+from bench.record import censored
 from bench.record.recorder import (
     HIGHEST_US,
     LOWEST_US,
@@ -57,8 +58,12 @@ FORMAT = "async-session-bench/results"
 #     "max_in_flight", "arrival_rates"}) and `cdp` ({"check", "navigate"}); timeline
 #     samples may carry `dropped`; new outcomes (connect_error, navigate_error,
 #     dropped) and metrics (unknown, connect, first_command, navigate, poll_lag,
-#     start_lag, loop_lag, cpu).  A version-2 file migrates as a closed-model run
-#     without those (empty counters, null rates and generator, model closed).
+#     start_lag, loop_lag, cpu); a part may carry `censored` ({metric: "lo:hi:n
+#     ..."}: the binned intervals that certainly hold each ready journey's true
+#     ready and phase times, see bench/core/censoring.py), from which the report
+#     estimates percentiles.  A version-2 file migrates as a closed-model run
+#     without those (empty counters, null rates and generator, model closed, no
+#     intervals).
 #
 # (Version 0 was never written by a release; tests use a synthetic version-0
 # layout to exercise the migration chain.)
@@ -426,6 +431,11 @@ def _check_part(part: Any, where: str) -> dict[str, int]:
     _expect(histograms, (dict,), f"{where}.histograms")
     for metric, blob in histograms.items():
         _decode_blob(blob, f"{where}.histograms.{_key(metric)}")
+    # Optional (written since interval-censored recording): see bench.record.censored.
+    if "censored" in part:
+        problem = censored.check_wire(part["censored"], f"{where}.censored")
+        if problem is not None:
+            raise _Invalid(problem)
     return outcomes
 
 
@@ -846,12 +856,13 @@ def _part_wire(part: Mapping[str, Any]) -> dict[str, Any]:
         "cdp_errors": nonzero(part["cdp_errors"]),
         "anomalies": part["anomalies"],
         "release_errors": part["release_errors"],
+        "censored": dict(part.get("censored") or {}),
     }
 
 
 def _wire_is_empty(part: Mapping[str, Any]) -> bool:
     keys = ("histograms", "outcomes", *_COUNTER_FIELDS, *_INT_FIELDS)
-    return not any(part[k] for k in keys)
+    return not any(part[k] for k in keys) and not part.get("censored")
 
 
 __all__ = [

@@ -18,6 +18,8 @@ from bench.analyse.capacity import (
     failure_rate,
 )
 from bench.analyse.capacity import knee as ready_knee
+from bench.analyse.intervals import TURNBULL, IntervalEstimate
+from bench.analyse.intervals import estimate as interval_estimate
 from bench.analyse.stats import Buckets, mean, quantile, quantile_interval
 from bench.core.journey import METRICS
 from bench.core.outcomes import OUTCOMES
@@ -76,6 +78,9 @@ class StepData:
         """Arrivals turned away by --max-in-flight, of those offered (open model)."""
         offered = self.decided + self.dropped
         return self.dropped / offered if offered else None
+    # ready and phases from the intervals that hold each journey's truth (results that
+    # record them; see bench.analyse.intervals): how `metrics` got those entries
+    estimates: Mapping[str, IntervalEstimate] = field(default_factory=dict)
 
     @property
     def ready(self) -> int:
@@ -170,6 +175,7 @@ class RunData:
     source_version: int
     workers_lost: tuple[str, ...] = ()
     open_model: bool = False
+    estimates: Mapping[str, IntervalEstimate] = field(default_factory=dict)  # merged
 
     @property
     def levels(self) -> tuple[float, ...]:
@@ -216,6 +222,41 @@ def metric_stats(histogram: HdrHistogram | None) -> MetricStats:
     )
 
 
+def interval_stats(counts: Any) -> tuple[MetricStats, IntervalEstimate] | None:
+    """A metric's stats from its recorded intervals (one step's, or several added).
+
+    The midpoint method keeps everything a histogram gives (the middles are
+    per-journey estimates); Turnbull's estimate has quantiles, a mean and a curve
+    but no order-statistic interval (it is not a sample), so those are left out.
+    """
+    from bench.record.recorder import new_histogram
+
+    est = interval_estimate(counts, QUANTILES)
+    if est is None:
+        return None
+    if est.method == TURNBULL:
+        stats = MetricStats(
+            count=est.count,
+            mean_us=est.mean,
+            quantiles={q: round(v) for q, v in est.quantiles.items()},
+            intervals=dict.fromkeys(QUANTILES),
+            cumulative=tuple((f, round(v)) for f, v in est.cumulative),
+        )
+        return stats, est
+    hist = new_histogram()
+    pairs = counts.items() if isinstance(counts, Mapping) else (
+        item for part in counts for item in part.items())
+    for (lo, hi), n in pairs:
+        hist.record_value(max(1, round((lo + hi) / 2)), n)
+    return metric_stats(hist), est
+
+
+def _counts(part: Mapping[str, Any], metric: str) -> dict[tuple[int, int], int]:
+    from bench.record.censored import read_wire
+
+    return read_wire((part.get("censored") or {}).get(metric, ""))
+
+
 def ordered_metrics(names: Sequence[str]) -> tuple[str, ...]:
     """Known metrics in journey order, then any newer ones alphabetically."""
     known = [m for m in METRICS if m in names]
@@ -227,21 +268,34 @@ def _plain_counts(counter: Mapping[str, Any]) -> dict[str, int]:
 
 
 def step_data(
-    results: Results, step: Mapping[str, Any], merged: dict[str, HdrHistogram] | None = None
+    results: Results,
+    step: Mapping[str, Any],
+    merged: dict[str, HdrHistogram] | None = None,
+    merged_intervals: dict[str, list[Mapping[tuple[int, int], int]]] | None = None,
 ) -> StepData:
-    """One step's numbers; its measured histograms are also added into `merged` if given."""
+    """One step's numbers; its measured histograms (and intervals) are also collected into
+    `merged` (and `merged_intervals`) if given."""
     from bench.record.recorder import new_histogram
 
     measured, warmup = step["measured"], step["warmup"]
     outcomes = {name: int(measured["outcomes"].get(name, 0)) for name in OUTCOMES}
     both = {name: outcomes[name] + int(warmup["outcomes"].get(name, 0)) for name in OUTCOMES}
     metrics = {}
-    for name in ordered_metrics(list(measured["histograms"])):
+    censored = measured.get("censored") or {}
+    for name in ordered_metrics([*measured["histograms"], *censored]):
         # Decode each blob once: the step's stats and the run's merged view share it.
         hist = results.histogram(step["index"], name)
         metrics[name] = metric_stats(hist)
         if merged is not None and hist is not None:
             merged.setdefault(name, new_histogram()).add(hist)
+    estimates = {}
+    for name in censored:
+        counts = _counts(measured, name)
+        found = interval_stats(counts)
+        if found is not None:
+            metrics[name], estimates[name] = found
+        if merged_intervals is not None:
+            merged_intervals.setdefault(name, []).append(counts)
     return StepData(
         index=int(step["index"]),
         target=int(step["target_concurrency"]),
@@ -260,6 +314,7 @@ def step_data(
         arrival_rate=_number(step.get("arrival_rate")),
         cdp_errors=_plain_counts(measured.get("cdp_errors") or {}),
         generator=step.get("generator") if isinstance(step.get("generator"), Mapping) else None,
+        estimates=estimates,
     )
 
 
@@ -343,9 +398,17 @@ def run_data(
     """Extract everything the report shows from one loaded results file."""
     run, config = results.run, results.config
     merged_hists: dict[str, HdrHistogram] = {}
-    steps = tuple(step_data(results, step, merged_hists) for step in results.steps)
-    names = ordered_metrics(list(merged_hists))
-    merged = {name: metric_stats(merged_hists[name]) for name in names}
+    merged_intervals: dict[str, list[Mapping[tuple[int, int], int]]] = {}
+    steps = tuple(
+        step_data(results, step, merged_hists, merged_intervals) for step in results.steps
+    )
+    names = ordered_metrics([*merged_hists, *merged_intervals])
+    merged = {name: metric_stats(merged_hists.get(name)) for name in names}
+    estimates = {}
+    for name, counts in merged_intervals.items():
+        found = interval_stats(counts)
+        if found is not None:
+            merged[name], estimates[name] = found
     timeline = timeline_from_samples(results.document.get("timeline")) or timeline_from_steps(
         steps
     )
@@ -373,6 +436,7 @@ def run_data(
         merged=merged,
         source_version=results.source_version,
         open_model=is_open_model(config),
+        estimates=estimates,
     )
 
 

@@ -10,9 +10,12 @@ from bench.present.report.data import RunData
 from bench.present.report.figures import Plot
 from bench.present.report.spread import SPREAD_HEADER, spread_note, spread_rows
 from bench.present.report.tables import (
+    ACCURACY_HEADER,
     METRIC_HEADER,
     OUTCOME_HEADER,
     STEP_HEADER,
+    accuracy_rows,
+    estimation_note,
     headline,
     metric_rows,
     outcome_rows,
@@ -76,6 +79,11 @@ def run_section(data: RunData, warnings: Sequence[ReportWarning], plots: Sequenc
     parts.append("<h3>Steps</h3>")
     parts.append(table(STEP_HEADER, step_rows(data)))
     parts.append(f"<p>{escape(resolution(data))}</p>")
+    note = estimation_note(data)
+    if note is not None:
+        parts.append("<h3>How ready and phase times were estimated (all steps)</h3>")
+        parts.append(f"<p>{escape(note)}</p>")
+        parts.append(table(ACCURACY_HEADER, accuracy_rows(data)))
     parts += [image(p, f"run-{number}-{p.name}") for p in plots]
     parts.append("<h3>SLO verdict per step</h3>")
     header, *rows = verdict_rows(data)

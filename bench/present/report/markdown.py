@@ -7,7 +7,14 @@ from collections.abc import Sequence
 
 from bench.present.report.data import RunData
 from bench.present.report.spread import SPREAD_HEADER, spread_note, spread_rows
-from bench.present.report.tables import STEP_HEADER, headline, resolution, run_facts, step_rows
+from bench.present.report.tables import (
+    STEP_HEADER,
+    estimation_note,
+    headline,
+    resolution,
+    run_facts,
+    step_rows,
+)
 from bench.present.report.warnings import ReportWarning
 
 # Characters Markdown (and GitHub's HTML-in-Markdown) would interpret; strings from
@@ -41,6 +48,9 @@ def run_section(data: RunData, warnings: Sequence[ReportWarning], *, level: int 
     lines += [", ".join(f"{escape(k)}: {escape(v)}" for k, v in run_facts(data)), ""]
     lines += _table(STEP_HEADER, step_rows(data))
     lines += ["", escape(resolution(data)), ""]
+    note = estimation_note(data)
+    if note is not None:
+        lines += [escape(note), ""]
     if warnings:
         lines += [f"{h}# Warnings", ""]
         lines += [f"- {escape(w.message)} *Fix:* {escape(w.fix)}" for w in warnings]

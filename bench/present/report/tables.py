@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.analyse.intervals import MISSED_SHARE, TURNBULL, bound_of
 from bench.core import text
 from bench.core.outcomes import OUTCOMES
 from bench.present.report.data import TABLE_QUANTILES, MetricStats, RunData, poll_resolution_s
@@ -130,6 +131,49 @@ def resolution(data: RunData) -> str:
             f"phase's duration by up to twice that.")
 
 
+def estimation_note(data: RunData) -> str | None:
+    """How `ready` and the phases were estimated; None for results without intervals."""
+    if not data.estimates:
+        return None
+    missed = [m for m, e in data.estimates.items() if e.method == TURNBULL]
+    which = (f" (here: {', '.join(missed)})" if missed else "")
+    return (
+        "Ready and phase times come from the interval each journey's polls leave for its "
+        "true value, which certainly holds it. Each percentile is the percentile of the "
+        "intervals' middles, except for a phase the polls missed (its interval reaching 0) "
+        f"in at least {MISSED_SHARE:.0%} of journeys{which}: there middles would put a "
+        "phase shorter than the gap between two polls at half that gap, so the estimate is "
+        "Turnbull's nonparametric maximum-likelihood estimate from all the intervals "
+        "(Turnbull 1976), which has no order-statistic confidence interval. Whatever the "
+        "method, the true percentile over these journeys lies in the certain range shown "
+        "(the same percentile of the intervals' lower and upper ends)."
+    )
+
+
+ACCURACY_HEADER = ("metric", "method", "journeys", "polls missed it",
+                   *(f"{text.quantile_name(q)} [certain range]" for q in TABLE_QUANTILES),
+                   "largest possible error")
+
+
+def accuracy_rows(data: RunData) -> list[tuple[str, ...]]:
+    """Per metric (all steps): method, estimate and certain range per percentile."""
+    rows = []
+    for name, est in data.estimates.items():
+        cells = []
+        worst = 0.0
+        for q in TABLE_QUANTILES:
+            value = est.quantiles.get(q)
+            lo, hi = est.certain.get(q, (None, None))
+            if value is None or lo is None or hi is None:
+                cells.append("-")
+                continue
+            worst = max(worst, bound_of(value, (lo, hi)))
+            cells.append(f"{duration(value)} [{duration(lo)}, {duration(hi)}]")
+        rows.append((name, est.method, str(est.count), percent(est.missed_share), *cells,
+                     duration(worst)))
+    return rows
+
+
 def run_facts(data: RunData) -> list[tuple[str, str]]:
     """Key/value lines describing the run."""
     facts = [
@@ -157,8 +201,11 @@ def run_facts(data: RunData) -> list[tuple[str, str]]:
 
 
 __all__ = [
+    "ACCURACY_HEADER",
     "Headline",
+    "accuracy_rows",
     "duration",
+    "estimation_note",
     "headline",
     "metric_rows",
     "outcome_rows",
