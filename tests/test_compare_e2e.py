@@ -28,7 +28,9 @@ from bench.present.compare import compare_paths
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_PROFILE = ROOT / "tests" / "fixtures" / "compare" / "slow-provisioning.toml"
 
-pytestmark = pytest.mark.slow
+# Serial: two runs compared for sameness must see the same machine; beside other
+# tests, one of them measures the neighbours' load (ready_seen's mean moved 14 %).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 # One level of 4 users for 5 s; time scale 0.05 makes a journey ~100 ms (provisioning
 # ~70 ms, +21 ms in the candidate), so a run holds ~150-200 measured journeys and the

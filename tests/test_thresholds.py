@@ -77,7 +77,7 @@ LADDER = results_of(
 
 def test_the_example_file_parses():
     thresholds = load_thresholds(ROOT / "thresholds.example.toml")
-    assert len(thresholds.latency) == 4 and len(thresholds.failure_rate) == 3  # poll_lag too
+    assert len(thresholds.latency) == 5 and len(thresholds.failure_rate) == 3  # both lags too
     assert thresholds.slo is not None and thresholds.slo.ready_limit_s == 4.0
 
 

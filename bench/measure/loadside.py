@@ -123,6 +123,10 @@ class LoadSide:
         )
         self.switch_step(0)
         self.abandoned = set()
+        # The reaper's client now, before any step: building it (an SSL context from
+        # the system's CA bundle, httpx's first import) holds the event loop for tens
+        # of milliseconds, which at its first pass mid-step every poll due would feel.
+        self._cleaner()
         if self._reaper is None:
             self._reaper = gevent.spawn(self._reap_loop)
         if self._monitor is None:

@@ -191,8 +191,9 @@ def _on_spawning_complete(**_: Any) -> None:
     # full garbage collection walks them all, holding the event loop for 100 ms and
     # more, and every poll due meanwhile leaves late.  Once a step's users exist,
     # move them out of the collector's sight; what journeys allocate stays collected.
+    # No gc.collect() first: it is itself the full walk, holding the loop ~50 ms while
+    # the earlier steps' users poll (the rare garbage frozen with them stays small).
     if _roles.load is not None:
-        gc.collect()
         gc.freeze()
 
 

@@ -62,7 +62,9 @@ class StepData:
     metrics: Mapping[str, MetricStats]  # measured part
     arrival_rate: float | None = None  # open model: sessions/s offered
     cdp_errors: Mapping[str, int] = field(default_factory=dict)  # "stage: kind" -> count
-    generator: Mapping[str, Any] | None = None  # {"poll_lag_p99_us", "saturated"}
+    generator: Mapping[str, Any] | None = (
+        None  # {"poll_lag_p99_us", "loop_lag_p99_us", "saturated"}
+    )
 
     @property
     def level(self) -> float:
@@ -78,6 +80,7 @@ class StepData:
         """Arrivals turned away by --max-in-flight, of those offered (open model)."""
         offered = self.decided + self.dropped
         return self.dropped / offered if offered else None
+
     # ready and phases from the intervals that hold each journey's truth (results that
     # record them; see bench.analyse.intervals): how `metrics` got those entries
     estimates: Mapping[str, IntervalEstimate] = field(default_factory=dict)
@@ -244,8 +247,11 @@ def interval_stats(counts: Any) -> tuple[MetricStats, IntervalEstimate] | None:
         )
         return stats, est
     hist = new_histogram()
-    pairs = counts.items() if isinstance(counts, Mapping) else (
-        item for part in counts for item in part.items())
+    pairs = (
+        counts.items()
+        if isinstance(counts, Mapping)
+        else (item for part in counts for item in part.items())
+    )
     for (lo, hi), n in pairs:
         hist.record_value(max(1, round((lo + hi) / 2)), n)
     return metric_stats(hist), est
@@ -342,15 +348,16 @@ def timeline_from_samples(section: Any) -> Timeline | None:
     for sample in samples:
         if not isinstance(sample, Mapping):
             continue
-        fields = [_number(sample.get(k)) for k in
-                  ("t_s", "target", "in_flight", "ready", "failed")]
+        fields = [_number(sample.get(k)) for k in ("t_s", "target", "in_flight", "ready", "failed")]
         if any(f is None for f in fields):
             continue
         t, target, in_flight, ready, failed = (f for f in fields if f is not None)
         # Counts are per interval; the interval is the file's, or the gap to the
         # previous sample when the file does not say.
-        width = interval if interval and interval > 0 else (
-            t - previous_t if previous_t is not None and t > previous_t else None
+        width = (
+            interval
+            if interval and interval > 0
+            else (t - previous_t if previous_t is not None and t > previous_t else None)
         )
         previous_t = t
         if width is None:
@@ -409,9 +416,7 @@ def run_data(
         found = interval_stats(counts)
         if found is not None:
             merged[name], estimates[name] = found
-    timeline = timeline_from_samples(results.document.get("timeline")) or timeline_from_steps(
-        steps
-    )
+    timeline = timeline_from_samples(results.document.get("timeline")) or timeline_from_steps(steps)
     cleanup = results.cleanup
     return RunData(
         run_id=str(run["id"]),
