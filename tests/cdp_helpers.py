@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 import websocket
 
 from bench.simulator.process import SimulatorProcess
@@ -74,8 +75,9 @@ class RawCdp:
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
-    def send(self, method: str, params: dict[str, Any] | None = None,
-             session_id: str | None = None) -> int:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None
+    ) -> int:
         self.next_id += 1
         message: dict[str, Any] = {"id": self.next_id, "method": method}
         if params is not None:
@@ -88,8 +90,9 @@ class RawCdp:
     def read(self) -> dict[str, Any]:
         return orjson.loads(self.ws.recv())
 
-    def call(self, method: str, params: dict[str, Any] | None = None,
-             session_id: str | None = None) -> dict[str, Any]:
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None
+    ) -> dict[str, Any]:
         """The whole answer to one command (events before it go to self.events)."""
         ident = self.send(method, params, session_id)
         while True:
@@ -118,6 +121,31 @@ def fixed_cdp_simulator(folder: Path, *, seed: int, key: str) -> Iterator[Simula
     path = write_profile(folder, "cdp-fixed", 'extends = "fast"\n' + FIXED_CDP)
     with SimulatorProcess(path, seed=seed, truth=True, api_key=key) as process:
         yield process
+
+
+def cdp_fixtures(*, seed: int, key: str, folder: str) -> tuple[Any, Any, Any]:
+    """The CDP test modules' three fixtures: `sim, api, faults = cdp_fixtures(...)`.
+
+    `sim` is one fixed-CDP simulator per module, `api` an httpx client of it with the
+    key, `faults` the simulator with faults off before and after the test.
+    """
+
+    @pytest.fixture(scope="module")
+    def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
+        with fixed_cdp_simulator(tmp_path_factory.mktemp(folder), seed=seed, key=key) as process:
+            yield process
+
+    @pytest.fixture(scope="module")
+    def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
+        with api_client(sim, key) as client:
+            yield client
+
+    @pytest.fixture
+    def faults(sim: SimulatorProcess) -> Iterator[SimulatorProcess]:
+        with no_faults_around(sim) as process:
+            yield process
+
+    return sim, api, faults
 
 
 @contextlib.contextmanager

@@ -32,9 +32,7 @@ from cdp_helpers import (
     FIRST_S,
     HANDSHAKE_S,
     NAVIGATE_S,
-    api_client,
-    fixed_cdp_simulator,
-    no_faults_around,
+    cdp_fixtures,
     ready_session,
     wait_until,
     write_profile,
@@ -48,22 +46,7 @@ KEY = "cdp-client-key"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    with fixed_cdp_simulator(tmp_path_factory.mktemp("cdp-client"), seed=11, key=KEY) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    with api_client(sim, KEY) as client:
-        yield client
-
-
-@pytest.fixture
-def faults(sim: SimulatorProcess) -> Iterator[SimulatorProcess]:
-    with no_faults_around(sim) as process:
-        yield process
+sim, api, faults = cdp_fixtures(seed=11, key=KEY, folder="cdp-client")
 
 
 def connection_truth(sim: SimulatorProcess, session_id: str, index: int = 0) -> dict[str, Any]:
@@ -167,9 +150,16 @@ def test_closed_when_the_session_ends_mid_check(sim, api, faults):
     faults.set_faults({"cdp": {"rate_slow": 1.0, "slow_s": 25.0}})
 
     def end_once_a_command_is_waiting() -> None:
-        wait_until(lambda: any(c["commands"] for c in (httpx.get(
-            f"{sim.url}/_sim/cdp/{sid}", timeout=10).json().get("connections") or [])),
-            "the check's first command reached the simulator")
+        wait_until(
+            lambda: any(
+                c["commands"]
+                for c in (
+                    httpx.get(f"{sim.url}/_sim/cdp/{sid}", timeout=10).json().get("connections")
+                    or []
+                )
+            ),
+            "the check's first command reached the simulator",
+        )
         api.delete(f"/v1/sessions/{sid}")
 
     ender = threading.Thread(target=end_once_a_command_is_waiting)
@@ -206,13 +196,15 @@ def test_cdp_error_and_navigate_failed(sim, api):
     assert "net::ERR_NAME_NOT_RESOLVED" in failed.cause
     # Both closed their page on the way out.
     for index in (0, 1):
-        methods = [c["method"] for c in connection_truth(sim, session["session_id"],
-                                                         index)["commands"]]
+        methods = [
+            c["method"] for c in connection_truth(sim, session["session_id"], index)["commands"]
+        ]
         assert methods[-1] == "Target.closeTarget"
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1/x?token=secret1", "ws://", "ws://h:99999/",
-                                 "not a url"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/x?token=secret1", "ws://", "ws://h:99999/", "not a url"]
+)
 def test_bad_url(url):
     result = check(url)
     assert (result.ok, result.error) == (False, "bad_url")
@@ -224,9 +216,11 @@ def test_bad_url(url):
 
 def test_redact_url():
     assert redact_url("ws://user:pw@host:9222/devtools/browser/x?token=abc#frag") == (
-        "ws://host:9222/devtools/browser/x?<redacted>")
+        "ws://host:9222/devtools/browser/x?<redacted>"
+    )
     assert redact_url("wss://connect.example.com?apiKey=k&sessionId=s") == (
-        "wss://connect.example.com?<redacted>")
+        "wss://connect.example.com?<redacted>"
+    )
     assert redact_url("ws://[::1]:80/p") == "ws://[::1]:80/p"
     assert redact_url("ws://h:bad/") == "<unparseable URL>"
 
@@ -238,8 +232,12 @@ def test_secrets_never_appear_in_causes_or_logs(sim, api, faults, caplog):
     token = url.split("token=", 1)[1]
     userinfo = url.replace("ws://", "ws://someone:hunter2pw@")
     results = [check(url, navigate_url="no scheme"), check(userinfo, navigate_url="no scheme")]
-    for table in ({"rate_5xx": 1.0}, {"rate_drop": 1.0}, {"rate_malformed": 1.0},
-                  {"rate_slow": 1.0, "slow_s": 100.0}):
+    for table in (
+        {"rate_5xx": 1.0},
+        {"rate_drop": 1.0},
+        {"rate_malformed": 1.0},
+        {"rate_slow": 1.0, "slow_s": 100.0},
+    ):
         faults.set_faults({"cdp": table})
         results.append(check(url, timeout=0.5))
         results.append(check(userinfo, timeout=0.5))
@@ -348,8 +346,11 @@ GEVENT_SCRIPT = textwrap.dedent("""
 
 def run_two_checks(mode: str, urls: list[str]) -> list[dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-c", GEVENT_SCRIPT, mode, *urls], capture_output=True, text=True,
-        timeout=60, cwd=ROOT,
+        [sys.executable, "-c", GEVENT_SCRIPT, mode, *urls],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -357,11 +358,15 @@ def run_two_checks(mode: str, urls: list[str]) -> list[dict[str, Any]]:
 
 def test_two_checks_overlap_under_gevent(tmp_path):
     # A 0.3 s handshake: two checks that wait for it side by side take one handshake, not two.
-    path = write_profile(tmp_path, "slow-handshake", 'extends = "fast"\n[cdp.handshake]\n'
-                         'dist = "fixed"\nvalue_s = 15.0\n')
-    with SimulatorProcess(path, seed=3, truth=True, api_key=KEY) as process, httpx.Client(
-        base_url=process.url, headers={"anchor-api-key": KEY}, timeout=10
-    ) as client:
+    path = write_profile(
+        tmp_path,
+        "slow-handshake",
+        'extends = "fast"\n[cdp.handshake]\ndist = "fixed"\nvalue_s = 15.0\n',
+    )
+    with (
+        SimulatorProcess(path, seed=3, truth=True, api_key=KEY) as process,
+        httpx.Client(base_url=process.url, headers={"anchor-api-key": KEY}, timeout=10) as client,
+    ):
         sessions = [ready_session(client)["session"] for _ in range(2)]
         urls = [s["cdp_url"] for s in sessions]
 

@@ -8,7 +8,6 @@ value and the truth's instants, every fault against the counters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,9 +19,7 @@ from cdp_helpers import (
     HANDSHAKE_S,
     NAVIGATE_S,
     RawCdp,
-    api_client,
-    fixed_cdp_simulator,
-    no_faults_around,
+    cdp_fixtures,
     ready_session,
     wait_until,
     write_profile,
@@ -35,22 +32,7 @@ KEY = "cdp-test-key"
 HEX32 = re.compile(r"^[0-9A-F]{32}$")
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    with fixed_cdp_simulator(tmp_path_factory.mktemp("cdp-profiles"), seed=7, key=KEY) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(sim: SimulatorProcess) -> Iterator[httpx.Client]:
-    with api_client(sim, KEY) as client:
-        yield client
-
-
-@pytest.fixture
-def faults(sim: SimulatorProcess) -> Iterator[SimulatorProcess]:
-    with no_faults_around(sim) as process:
-        yield process
+sim, api, faults = cdp_fixtures(seed=7, key=KEY, folder="cdp-profiles")
 
 
 def cdp_truth(sim: SimulatorProcess, session_id: str) -> dict[str, Any]:
@@ -113,8 +95,15 @@ def test_answers_follow_cdp_shapes(sim, api):
     assert truth["connects"] == 1 and truth["commands"] == 7
     assert truth["navigations"] == 1 and truth["load_events"] == 1
     methods = [c["method"] for c in truth["connections"][0]["commands"]]
-    assert methods == ["Browser.getVersion", "Target.createTarget", "Target.attachToTarget",
-                       "Page.enable", "Page.navigate", "Target.closeTarget", "Page.enable"]
+    assert methods == [
+        "Browser.getVersion",
+        "Target.createTarget",
+        "Target.attachToTarget",
+        "Page.enable",
+        "Page.navigate",
+        "Target.closeTarget",
+        "Page.enable",
+    ]
     assert truth["connections"][0]["closed_by"] == "client"
 
 
@@ -123,7 +112,9 @@ def test_errors_follow_cdp_shapes(api):
     cdp = RawCdp(session["cdp_url"])
     try:
         assert cdp.call("Nope.method")["error"] == {
-            "code": -32601, "message": "'Nope.method' wasn't found"}
+            "code": -32601,
+            "message": "'Nope.method' wasn't found",
+        }
         target = cdp.call("Target.createTarget", {"url": "about:blank"})["result"]["targetId"]
         refused = cdp.call("Target.attachToTarget", {"targetId": target})
         assert refused["error"]["code"] == -32000  # only flatten mode
@@ -134,8 +125,9 @@ def test_errors_follow_cdp_shapes(api):
         assert cdp.read() == {"error": {"code": -32700, "message": "Message must be a valid JSON"}}
         cdp.ws.send('{"method": "Browser.getVersion"}')
         assert cdp.read()["error"]["code"] == -32600
-        page = cdp.call("Target.attachToTarget",
-                        {"targetId": target, "flatten": True})["result"]["sessionId"]
+        page = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["result"][
+            "sessionId"
+        ]
         invalid = cdp.call("Page.navigate", {"url": "no scheme"}, session_id=page)
         assert invalid["error"] == {"code": -32000, "message": "Cannot navigate to invalid URL"}
         # A name that cannot resolve: answered with an errorText, and no load event.
@@ -152,8 +144,9 @@ def test_latencies_are_the_modelled_ones_and_the_truth_brackets_them(sim, api):
         cdp.call("Browser.getVersion")
         cdp.call("Browser.getVersion")
         target = cdp.call("Target.createTarget", {"url": "about:blank"})["result"]["targetId"]
-        page = cdp.call("Target.attachToTarget",
-                        {"targetId": target, "flatten": True})["result"]["sessionId"]
+        page = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["result"][
+            "sessionId"
+        ]
         cdp.call("Page.enable", session_id=page)
         cdp.call("Page.navigate", {"url": sim.url + "/_sim/page"}, session_id=page)
         cdp.event("Page.loadEventFired")
@@ -173,8 +166,9 @@ def test_latencies_are_the_modelled_ones_and_the_truth_brackets_them(sim, api):
     gap = load["sent"]["mono"] - navigate["answered"]["mono"]
     assert NAVIGATE_S <= gap < NAVIGATE_S + 0.5
     assert connection["accepted"]["t"] == pytest.approx(
-        connection["accepted"]["mono"] - (connection["upgrade"]["mono"]
-                                          - connection["upgrade"]["t"]))
+        connection["accepted"]["mono"]
+        - (connection["upgrade"]["mono"] - connection["upgrade"]["t"])
+    )
 
 
 @pytest.mark.parametrize(
@@ -248,8 +242,11 @@ def test_slow_fault_delays_an_answer_by_slow_s(sim, api, faults):
 def test_tokens_are_checked_before_anything_else(sim, api):
     session = ready_session(api)["session"]
     url = session["cdp_url"]
-    for wrong in (url.split("?")[0], url[:-4] + "0000", url.replace(session["session_id"],
-                                                                    "0" * 36)):
+    for wrong in (
+        url.split("?")[0],
+        url[:-4] + "0000",
+        url.replace(session["session_id"], "0" * 36),
+    ):
         with pytest.raises(websocket.WebSocketBadStatusException) as caught:
             RawCdp(wrong)
         assert caught.value.status_code == 401
@@ -303,12 +300,14 @@ def test_page_is_served_and_counted(sim):
 
 def test_cdp_disabled_leaves_an_unserved_url(tmp_path):
     path = write_profile(tmp_path, "no-cdp", 'extends = "fast"\n[cdp]\nenabled = false\n')
-    with SimulatorProcess(path, seed=1, api_key=KEY) as process, httpx.Client(
-        base_url=process.url, headers={"anchor-api-key": KEY}, timeout=10
-    ) as client:
+    with (
+        SimulatorProcess(path, seed=1, api_key=KEY) as process,
+        httpx.Client(base_url=process.url, headers={"anchor-api-key": KEY}, timeout=10) as client,
+    ):
         session = ready_session(client)["session"]
         assert session["cdp_url"] == (
-            f"wss://connect.simulator.invalid?sessionId={session['session_id']}")
+            f"wss://connect.simulator.invalid?sessionId={session['session_id']}"
+        )
         assert httpx.get(f"{process.url}/cdp/{session['session_id']}").status_code == 404
         assert "cdp" not in process.counters()
 
@@ -325,8 +324,7 @@ def test_profile_sections_are_validated(tmp_path):
         ("[cdp]\nbogus = 1\n", "cdp.bogus"),
         ('[cdp.handshake]\ndist = "fixed"\n', "cdp.handshake.value_s"),
         ('[backend]\nkind = "firefox"\n', "backend.kind"),
-        ('[backend]\nextra_args = ["--remote-debugging-address=0.0.0.0"]\n',
-         "backend.extra_args"),
+        ('[backend]\nextra_args = ["--remote-debugging-address=0.0.0.0"]\n', "backend.extra_args"),
         ("[backend]\nlaunch_timeout_s = 0\n", "backend.launch_timeout_s"),
         ("[faults.cdp]\nrate_unknown_status = 0.5\n", "faults.cdp.rate_unknown_status"),
     ):
