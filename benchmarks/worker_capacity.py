@@ -1,12 +1,12 @@
 """One worker's real capacity: journeys in flight at a 1 s poll interval, and overhead per poll.
 
 Part 1: how many journeys one Locust process keeps in flight, polling every 1 s,
-while its own poll-lag p99 stays at most 20 ms (the issue's bar; the harness marks a
-step saturated above a tenth of the interval, 100 ms).  One single-step run per level
-(sessions provision for 10 s, so every user always has a journey in flight), Locust
-pinned to one core and the simulator to the other; the figure is each run's step
-poll-lag p99 from the results file, and its achieved concurrency (mean journeys in
-flight).
+while its own poll-lag and loop-lag p99 stay at most 20 ms (the issue's bar; the
+harness marks a step saturated above a tenth of the interval, 100 ms).  One
+single-step run per level (sessions provision for 10 s, so every user always has a
+journey in flight), Locust pinned to one core and the simulator to the other; the
+figures are each run's measured-part lag p99s from the results file, and its
+achieved concurrency (mean journeys in flight).
 
 Part 2: polls per second at saturation, the harness (200 users polling every 5 ms)
 against a bare Locust FastHttpUser polling the same simulator endpoint as fast as it
@@ -68,12 +68,12 @@ def in_flight(level: int, seconds: float, poll: float) -> tuple[float, int | Non
         proc.wait(timeout=seconds + 300)
         results = load_results(out / "results.json")
     (step,) = results.steps
-    lag = results.histogram(0, "poll_lag")
-    loop = results.histogram(0, "loop_lag")
+    # The step's own judgement: p99s over its measured part (the warm-up excluded).
+    generator = step["generator"]
     return (
         float(step["achieved_concurrency"]),
-        None if lag is None else int(lag.get_value_at_percentile(99)),
-        0.0 if loop is None else float(loop.get_value_at_percentile(99)),
+        generator["poll_lag_p99_us"],
+        float(generator["loop_lag_p99_us"] or 0.0),
     )
 
 
@@ -110,18 +110,21 @@ def main() -> int:
     parser.add_argument("--skip-ratio", action="store_true")
     args = parser.parse_args()
     if not args.skip_capacity:
-        print("| journeys asked | achieved in flight | poll-lag p99 | loop-lag p99 | <= 20 ms |")
+        print("| journeys asked | achieved in flight | poll-lag p99 | loop-lag p99 "
+              "| both <= 20 ms |")
         print("|---|---|---|---|---|")
         best = 0.0
         for level in (int(x) for x in args.levels.split(",")):
             achieved, lag, loop = in_flight(level, args.seconds, 1.0)
-            ok = lag is not None and lag <= LAG_LIMIT_US
+            # Both lags: poll lag alone misses a stall while a reply is read.
+            ok = lag is not None and lag <= LAG_LIMIT_US and loop <= LAG_LIMIT_US
             if ok:
                 best = max(best, achieved)
             lag_text = "-" if lag is None else f"{lag / 1e3:.1f} ms"
             print(f"| {level} | {achieved:.0f} | {lag_text} | {loop / 1e3:.1f} ms | "
                   f"{'yes' if ok else 'no'} |", flush=True)  # fmt: skip
-        print(f"most journeys in flight at 1 s polls with poll-lag p99 <= 20 ms: {best:.0f}")
+        print(f"most journeys in flight at 1 s polls with poll- and loop-lag p99 <= 20 ms: "
+              f"{best:.0f}")
     if not args.skip_ratio:
         seconds = max(args.seconds, 20.0)
         harness = polls_per_second(
