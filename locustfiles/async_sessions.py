@@ -4,7 +4,9 @@ With no --host, the embedded simulator is started on loopback; with --host, the
 key comes from ANCHOR_API_KEY.  The logic lives in the `bench` package.
 """
 
-from locust import FastHttpUser, constant, task
+from typing import Any
+
+from locust import User, constant, task
 from locust.env import Environment
 
 from bench.measure import plugin  # registers options and event listeners
@@ -14,18 +16,20 @@ from bench.measure.shapes import LadderShape
 __all__ = ["AsyncSessionUser", "LadderShape"]
 
 
-class AsyncSessionUser(FastHttpUser):
-    """One user = one journey at a time: concurrency is the number of users."""
+class AsyncSessionUser(User):
+    """One user = one journey at a time: concurrency is the number of users.
+
+    A plain User: its connection to the target is the harness's own transport
+    (bench.measure.transport.LocustTransport, made at the first journey and kept),
+    which fires Locust's request events itself.
+    """
 
     wait_time = constant(0)
     # A call slower than this counts as failed (a poll is retried with backoff, a
     # create ends in create_error); --client-timeout changes it.
     network_timeout = DEFAULT_CLIENT_TIMEOUT
     connection_timeout = 5.0
-    # Locust's defaults are not to verify TLS and to follow redirects (rewriting a
-    # DELETE into a GET and keeping the key across origins): neither, here.
-    insecure = False
-    max_redirects = 0
+    transport: Any = None
 
     def __init__(self, environment: Environment) -> None:
         # Read per user, not at import: workers get the master's options only at spawn.
@@ -33,11 +37,13 @@ class AsyncSessionUser(FastHttpUser):
         if timeout:
             self.network_timeout = float(timeout)
             self.connection_timeout = min(self.connection_timeout, float(timeout))
-        tls = plugin.load_side().tls  # the run's setup: --insecure / --ca-bundle
-        self.insecure = not tls.verify
-        self.ssl_context_factory = tls.context
         super().__init__(environment)
 
     @task
     def journey(self) -> None:
         plugin.run_journey(self)
+
+    def on_stop(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None

@@ -76,7 +76,8 @@ def test_both_clients_build_the_same_paths_under_a_prefix():
         url = transport.client.build_request("GET", "/v1/sessions/async/r/status").url
     finally:
         transport.close()
-    # FastHttpSession appends the path to the base URL as is: the same string.
+    # The load path's transport prepends the prefix the same way: the same string
+    # (tests/test_load_transport.py sends through it to a server under /edge).
     assert str(url) == "https://api.example.com/edge" + "/v1/sessions/async/r/status"
 
 

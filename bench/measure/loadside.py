@@ -25,10 +25,11 @@ from bench.measure.dispatcher import Dispatcher
 from bench.measure.driver import ACCEPTED, REFUSED, Journey, JourneySettings
 from bench.measure.harness_config import API_KEY_ENV
 from bench.measure.journey_events import fire_journey_events, journey_line
+from bench.measure.load_transport import LocustTransport
 from bench.measure.monitor import monitor_loop
 from bench.measure.target import REMOTE, api_key_for
 from bench.measure.tls import Tls
-from bench.measure.transport import HttpxTransport, LocustTransport
+from bench.measure.transport import HttpxTransport
 from bench.record.recorder import Recorder
 
 log = logging.getLogger("bench")
@@ -214,7 +215,7 @@ class LoadSide:
 
         plan = self.planner.plan(self.rng)
         journey = Journey(
-            transport=LocustTransport(user.client, self.api_key),
+            transport=self._transport(user),
             settings=settings,
             clock=time.perf_counter,
             sleep=gevent.sleep,
@@ -241,6 +242,17 @@ class LoadSide:
         if self.dispatcher is None:
             # Closed model only: an open model's arrivals keep their own schedule.
             self._pause(journey.pause_s)
+
+    def _transport(self, user: Any) -> LocustTransport:
+        """The user's own connection to the target, made at its first journey and kept."""
+        transport = getattr(user, "transport", None)
+        if transport is None:
+            transport = user.transport = LocustTransport(
+                self.environment.host, self.api_key, self.environment.events.request.fire,
+                tls=self.tls, connection_timeout=float(user.connection_timeout),
+                network_timeout=float(user.network_timeout),
+            )  # fmt: skip
+        return transport
 
     def _connect_check(self) -> Any:
         """The check after ready (--cdp-check), bound to the run's settings; None: no check."""

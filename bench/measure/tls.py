@@ -21,10 +21,16 @@ class Tls:
     # the text, not a path, so remote workers need no copy of the file.
     ca_pem: str | None = None
 
-    def context(self) -> ssl.SSLContext:
-        # One context per setting for the process, shared by every client (an
-        # SSLContext is safe to share): loading the system's CA bundle costs ~20 ms of
-        # CPU, once per user on the load path otherwise.
+    def context(self, cafile: str | None = None) -> ssl.SSLContext:
+        """One context per setting for the process, shared by every client.
+
+        An SSLContext is safe to share, and loading the system's CA bundle costs
+        ~20 ms of CPU, once per user on the load path otherwise.  `cafile` is what
+        geventhttpclient offers its factory (certifi's bundle): taken and ignored, so
+        that the trust is exactly this setting's (--ca-bundle means that CA alone),
+        and the shared context is never loaded with more.
+        """
+        del cafile
         return _context(self)
 
     def to_wire(self) -> dict[str, object]:
