@@ -336,3 +336,20 @@ def test_target_label_names_profile_time_scale_or_host():
     assert target_label(run(kind="remote", host="https://api.example.test")) == (
         "https://api.example.test"
     )
+
+
+def test_the_timeline_shows_every_dropped_arrival() -> None:
+    """Drops above the ready rate are drawn inside the axes, not clipped at its top."""
+    from bench.present.report import figures
+
+    doc = copy.deepcopy(fixture_document())
+    doc["timeline"] = {"interval_s": 1.0, "samples": [
+        {"t_s": float(t), "step": 0, "target": 100, "users": 100, "in_flight": 100,
+         "started": 5, "ready": 5, "failed": 0, "dropped": 40 if t > 20 else 0}
+        for t in range(1, 40)]}  # fmt: skip
+    data = run_data(Results(document=doc))
+    assert max(p.dropped_per_s for p in data.timeline.points) == 40.0
+    fig = figures.timeline(data)
+    bottom = fig.axes[1]
+    assert bottom.get_ylim()[1] >= 40.0
+    assert any("dropped" in line.get_label() for line in bottom.get_lines())

@@ -352,8 +352,10 @@ def timeline(data: RunData) -> Figure:
     points = data.timeline.points
     t = [p.t_s for p in points]
     draw = "steps-post" if data.timeline.sampled else "default"
+    # In the open model the timeline's target is the cap on journeys in flight.
+    target_label = "cap (--max-in-flight)" if data.open_model else "target"
     top.plot(t, [p.target for p in points], drawstyle="steps-post", color="#555555",
-             lw=1.2, ls="--", zorder=3, label="target")
+             lw=1.2, ls="--", zorder=3, label=target_label)
     top.plot(t, [p.in_flight for p in points], drawstyle=draw, color=OKABE_ITO[0],
              label="in flight (achieved)" if data.timeline.sampled else "achieved (step mean)")
     top.set_ylabel("concurrency\n(in-flight requests)")
@@ -363,17 +365,17 @@ def timeline(data: RunData) -> Figure:
                 label="ready / s")
     bottom.plot(t, [p.failed_per_s for p in points], drawstyle=draw,
                 color=OUTCOME_COLOURS["failed"], label="failed / s")
+    if any(p.dropped_per_s for p in points):
+        bottom.plot(t, [p.dropped_per_s for p in points], drawstyle=draw,
+                    color=OUTCOME_COLOURS["dropped"], label="dropped / s (in flight at the cap)")
     bottom.set_ylabel("journeys per second")
     bottom.set_xlabel("time since run start (s)")
+    # After every line: set_ylim ends autoscaling, and a line drawn later is clipped.
     bottom.set_ylim(bottom=0)
     _legend(bottom, fontsize=8, loc="upper left")
     for s in data.steps:  # step boundaries, faint
         for ax in (top, bottom):
             ax.axvline(s.started_s, color="#BBBBBB", lw=0.6, zorder=0)
-    if any(p.dropped_per_s for p in points):
-        bottom.plot(t, [p.dropped_per_s for p in points], drawstyle=draw,
-                    color=OUTCOME_COLOURS["dropped"], label="dropped / s (in flight at the cap)")
-        _legend(bottom, fontsize=8, loc="upper left")
     if not points:
         _empty(top, "no timeline data")
     source = "" if data.timeline.sampled else " (per-step means: no timeline samples in file)"
