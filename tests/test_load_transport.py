@@ -124,6 +124,15 @@ def test_calls_carry_the_key_under_the_hosts_prefix_and_fire_locust_events(serve
     assert all(e["ms"] >= 0 for e in out["events"])
 
 
+def test_ids_from_the_target_are_percent_encoded_into_the_path(server):
+    base, seen = server
+    out = _run(base, [("status", "a b/c"), ("release", "é?x")])
+    assert [s["path"] for s in seen] == [
+        "/v1/sessions/async/a%20b%2Fc/status", "/v1/sessions/%C3%A9%3Fx"
+    ]
+    assert [r["status"] for r in out["replies"]] == [404, 404]  # answered, not broken
+
+
 def test_errors_redirects_and_compression(server):
     base, seen = server
     out = _run(base, [("status", "busy"), ("status", "moved"), ("status", "zipped")])

@@ -12,6 +12,7 @@ import time
 import zlib
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from geventhttpclient import HTTPClient
 from geventhttpclient.url import URL
@@ -26,8 +27,8 @@ class LocustTransport:
 
     Locust's FastHttpSession wraps the same client in a user agent, a response
     wrapper, cookie handling and gzip negotiation; at saturation that wrapping cost
-    a third of the polls one core sends (6.8k against 11.6k raw status requests/s,
-    200 greenlets, this machine; benchmarks/worker_capacity.py).  Here each call
+    nearly half the polls one core sends (benchmarks/harness_polls.py: 4,962 polls/s
+    through FastHttpSession, 8,859 through this, the same afternoon).  Here each call
     is the request, one read of the body and one request event with Locust's own
     shape (method, stable name, ms, length, exception: a connection error, or
     LocustBadStatusCode for >= 400 as FastHttpSession reports it), so Locust's
@@ -106,14 +107,20 @@ class LocustTransport:
     def create(self, body: bytes) -> Reply:
         return self._call("POST", self._prefix + CREATE_PATH, "create", body)
 
+    # Ids come from the target: percent-encoded into the path, so an odd one (a space,
+    # a slash, a character outside latin-1) is a request for that id, never a broken
+    # request line or another path.
+
     def status(self, request_id: str) -> Reply:
         if request_id != self._status_for:
             self._status_for = request_id
-            self._status_path = f"{self._prefix}/v1/sessions/async/{request_id}/status"
+            quoted = quote(request_id, safe="")
+            self._status_path = f"{self._prefix}/v1/sessions/async/{quoted}/status"
         return self._call("GET", self._status_path, STATUS_NAME)
 
     def release(self, session_id: str) -> Reply:
-        return self._call("DELETE", f"{self._prefix}/v1/sessions/{session_id}", RELEASE_NAME)
+        path = f"{self._prefix}/v1/sessions/{quote(session_id, safe='')}"
+        return self._call("DELETE", path, RELEASE_NAME)
 
 
 def _inflate(content: bytes, encoding: str) -> bytes:
