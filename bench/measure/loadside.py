@@ -76,7 +76,9 @@ class LoadSide:
         # The open model's dispatcher (None: the closed model).
         self.dispatcher: Dispatcher | None = None
         self._monitor: Any = None
-        self.cdp: dict[str, Any] | None = None  # the connect check's settings (--cdp-check)
+        # The connect check after ready (--cdp-check), bound to the run's settings once
+        # at set-up; None: no check.
+        self.connect_check: Any = None
         self.inflight = 0
         self._busy_mark = time.monotonic()
         self.drain_requested = False
@@ -102,7 +104,7 @@ class LoadSide:
         self.capped = False
         self.orphans = cleanup.Orphans()
         self.tls = Tls.from_wire(setup.get("tls"))
-        self.cdp = setup.get("cdp")
+        self.connect_check = self._connect_check(setup.get("cdp"))
         if self.cleaner is not None:
             self.cleaner.client.close()  # type: ignore[attr-defined]
             self.cleaner = None
@@ -223,7 +225,7 @@ class LoadSide:
             on_request=on_request,
             on_session=lambda sid: orphans.session(holder["request"], sid),
             on_released=lambda sid: orphans.closed(holder["request"]),
-            connect_check=self._connect_check(),
+            connect_check=self.connect_check,
             plan=plan,
         )
         lag = None if scheduled is None else max(0.0, time.monotonic() - scheduled)
@@ -254,13 +256,13 @@ class LoadSide:
             )  # fmt: skip
         return transport
 
-    def _connect_check(self) -> Any:
+    def _connect_check(self, cdp: dict[str, Any] | None) -> Any:
         """The check after ready (--cdp-check), bound to the run's settings; None: no check."""
-        if self.cdp is None:
+        if cdp is None:
             return None
         from bench.measure.cdp_client import connect_check
 
-        navigate, timeout, context = self.cdp.get("navigate"), float(self.cdp["timeout"]), None
+        navigate, timeout, context = cdp.get("navigate"), float(cdp["timeout"]), None
         if not self.tls.verify or self.tls.ca_pem:
             context = self.tls.context()  # the run's --insecure / --ca-bundle, as for the API
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
@@ -405,10 +406,7 @@ def generator(data: RunData) -> Figure:
         left.set_ylim(bottom=0)
     else:
         _empty(left, "no lag recorded (a results file older than format 3)")
-    _level_axis(left, data)
-    left.set_ylabel("lateness against the schedule (ms)")
-    left.set_title("How late the generator was", fontsize=10)
-    _legend(left, fontsize=7)
+    _side_panel(left, data, "lateness against the schedule (ms)", "How late the generator was")
     cpu = [(s.level, s.metrics["cpu"]) for s in steps if "cpu" in s.metrics]
     cpu = [(x, st) for x, st in cpu if st.count]
     if cpu:
@@ -420,12 +418,17 @@ def generator(data: RunData) -> Figure:
         right.set_ylim(0, 110)
     else:
         _empty(right, "no CPU samples")
-    _level_axis(right, data)
-    right.set_ylabel("CPU of one load process (% of a core)")
-    right.set_title("Load process CPU", fontsize=10)
-    _legend(right, fontsize=7)
+    _side_panel(right, data, "CPU of one load process (% of a core)", "Load process CPU")
     fig.suptitle(_title(f"Load generator health vs {data.level_name}", data), fontsize=11)
     return fig
+
+
+def _side_panel(ax: Axes, data: RunData, ylabel: str, title: str) -> None:
+    """One of two side-by-side panels against the step level: axis, labels, legend."""
+    _level_axis(ax, data)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    _legend(ax, fontsize=7)
 
 
 def connect(data: RunData) -> Figure:
